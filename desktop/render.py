@@ -1,0 +1,157 @@
+"""Pure-NumPy drawing of label maps, shared by the exports and the GUI.
+
+No tkinter and no torch here, so the same pixels end up in a saved overlay and on screen,
+and the functions can be tested headless. Everything is table-driven: a per-class lookup
+table indexed by the label map (``lut[labels]``) replaces per-class loops over the image,
+which keeps a 1920x1080 blend to a few tens of milliseconds (``np.take`` is used rather
+than fancy indexing: it is several times faster for this gather).
+
+Conventions: ``labels`` is an (H, W) integer map of class ids (0 = background);
+``palette`` an (N, 3) uint8 colour per class id; ``visible`` an optional (N,) bool array
+of classes to draw; ``pixel_mask`` an optional (H, W) bool array of pixels allowed to
+receive colour (per-person review). Background is never coloured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = ["blend", "boundaries", "color_map", "outline", "visibility"]
+
+
+def visibility(classes: Iterable[int] | None, num_classes: int) -> np.ndarray | None:
+    """(num_classes,) bool array with True for the given class ids; ``None`` stays ``None`` (all visible)."""
+    if classes is None:
+        return None
+    vis = np.zeros(num_classes, dtype=bool)
+    for c in classes:
+        if 0 <= int(c) < num_classes:
+            vis[int(c)] = True
+    return vis
+
+
+def _drawn_classes(palette: np.ndarray, visible: np.ndarray | None, size: int) -> np.ndarray:
+    """(size,) bool: classes that receive colour (in the palette, visible, not background)."""
+    drawn = np.zeros(size, dtype=bool)
+    n = min(len(palette), size)
+    drawn[:n] = True
+    if visible is not None:
+        vis = np.asarray(visible, dtype=bool).ravel()
+        m = min(len(vis), n)
+        drawn[:m] &= vis[:m]
+        drawn[m:n] = False
+    drawn[0] = False
+    return drawn
+
+
+def _lut_size(labels: np.ndarray) -> int:
+    """Table length covering every label value (256 for uint8, so no max() pass is needed)."""
+    if labels.dtype == np.uint8:
+        return 256
+    top = int(labels.max()) if labels.size else 0
+    if labels.size and int(labels.min()) < 0:
+        raise ValueError("label maps must not contain negative class ids")
+    return max(top + 1, 1)
+
+
+def _colour_lut(palette: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    lut = np.zeros((len(drawn), 3), dtype=np.uint8)
+    n = min(len(palette), len(drawn))
+    lut[:n] = np.asarray(palette, dtype=np.uint8)[:n, :3]
+    lut[~drawn] = 0
+    return lut
+
+
+def color_map(labels: np.ndarray, palette: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 colour image of a label map; background and hidden classes are black."""
+    drawn = _drawn_classes(palette, visible, _lut_size(labels))
+    return np.take(_colour_lut(palette, drawn), labels, axis=0)
+
+
+def blend(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    palette: np.ndarray,
+    opacity: float = 0.5,
+    visible: np.ndarray | None = None,
+    pixel_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """The photo with each visible class's colour mixed in at ``opacity`` (0..1).
+
+    Pixels of background, hidden classes or outside ``pixel_mask`` are the photo unchanged
+    (bit-exact). Integer math in uint16: ``(rgb * (256 - a) + colour * a + 128) >> 8``.
+    """
+    if rgb.shape[:2] != labels.shape:
+        raise ValueError(f"image {rgb.shape[:2]} and label map {labels.shape} differ in size")
+    a = int(round(min(max(float(opacity), 0.0), 1.0) * 256))
+    drawn = _drawn_classes(palette, visible, _lut_size(labels))
+    alpha_lut = np.where(drawn, a, 0).astype(np.uint16)
+    alpha = np.take(alpha_lut, labels)
+    if pixel_mask is not None:
+        alpha *= np.asarray(pixel_mask, dtype=bool)
+    colour = np.take(_colour_lut(palette, drawn).astype(np.uint16), labels, axis=0)
+    alpha = alpha[:, :, None]
+    out = rgb[:, :, :3].astype(np.uint16)
+    out *= 256 - alpha
+    colour *= alpha
+    out += colour
+    out += 128
+    out >>= 8
+    return out.astype(np.uint8)
+
+
+def boundaries(labels: np.ndarray) -> np.ndarray:
+    """(H, W) bool, True where a pixel's label differs from its right or lower neighbour."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
+    return edge
+
+
+def _dilate(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Square (8-neighbour) binary dilation by ``steps`` pixels, with array shifts."""
+    out = mask.copy()
+    for _ in range(steps):
+        grown = out.copy()
+        grown[1:, :] |= out[:-1, :]
+        grown[:-1, :] |= out[1:, :]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        grown[1:, 1:] |= out[:-1, :-1]
+        grown[1:, :-1] |= out[:-1, 1:]
+        grown[:-1, 1:] |= out[1:, :-1]
+        grown[:-1, :-1] |= out[1:, 1:]
+        out = grown
+    return out
+
+
+def outline(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    palette: np.ndarray,
+    visible: np.ndarray | None = None,
+    pixel_mask: np.ndarray | None = None,
+    thickness: int = 1,
+) -> np.ndarray:
+    """The photo with the borders of each visible class drawn in that class's colour.
+
+    Borders are taken on both sides of every label change, and each side is painted in its
+    own class colour, so a part's outline lies inside the part (background is not painted).
+    ``thickness`` > 1 widens the line inwards.
+    """
+    if rgb.shape[:2] != labels.shape:
+        raise ValueError(f"image {rgb.shape[:2]} and label map {labels.shape} differ in size")
+    edge = boundaries(labels)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
+    if thickness > 1:
+        edge = _dilate(edge, int(thickness) - 1)
+    drawn = _drawn_classes(palette, visible, _lut_size(labels))
+    edge &= np.take(drawn, labels)
+    if pixel_mask is not None:
+        edge &= np.asarray(pixel_mask, dtype=bool)
+    out = np.array(rgb[:, :, :3], dtype=np.uint8, copy=True)
+    out[edge] = _colour_lut(palette, drawn)[labels[edge]]
+    return out

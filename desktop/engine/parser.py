@@ -1,0 +1,174 @@
+"""HumanParser: load a model once, parse many images.
+
+This is the engine's public entry point; the command line and the GUI use nothing else
+of the model. ``parse`` is serialised by a lock, so one worker thread can parse while
+other threads wait or read results.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import WEIGHTS_FILE, load_into, read_state_dict
+from .config import ModelConfig, load_config
+from .errors import ModelLoadError
+from .models import MODEL_ID, locate_model
+from .network import M2FPNet
+from .postprocess import Parsed, postprocess
+from .preprocess import Prepared, prepare
+from .result import ParsingResult
+from .runtimes import Runtime, TorchRuntime
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str, "float | None"], None]
+RUNTIMES = ("auto", "torch", "openvino")
+PRECISIONS = ("exact", "fast")
+
+
+def _palette_for(num: int) -> np.ndarray:
+    from ..resources import palette
+
+    pal = palette()
+    if num <= len(pal):
+        return pal[:num]
+    extra = np.random.default_rng(0).integers(0, 256, size=(num - len(pal), 3), dtype=np.uint8)
+    return np.concatenate([pal, extra])
+
+
+def build_network(cfg: ModelConfig) -> M2FPNet:
+    """The network for ``cfg`` with freshly initialised (meaningless) weights."""
+    return M2FPNet(cfg)
+
+
+class HumanParser:
+    """Multi-person human parsing with one loaded M2FP model."""
+
+    def __init__(self, cfg: ModelConfig, runtime: Runtime, info: dict[str, str]):
+        self.cfg = cfg
+        self.runtime = runtime
+        self.info = info
+        self.class_names: tuple[str, ...] = cfg.parsing_class_names
+        self.palette = _palette_for(len(self.class_names))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path | None = None,
+        *,
+        runtime: str = "auto",
+        precision: str = "exact",
+        num_threads: int | None = None,
+        progress: ProgressFn | None = None,
+    ) -> HumanParser:
+        """Find, check and load a model folder (see :mod:`.models` for the search order).
+
+        Raises :class:`ModelNotFoundError` or :class:`ModelLoadError` with a user-facing message.
+        """
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+
+        def step(text: str, frac: float | None) -> None:
+            log.info("%s", text)
+            if progress:
+                progress(text, frac)
+
+        threads = max(1, int(num_threads or os.cpu_count() or 1))
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        path, origin = locate_model(model_dir)
+        step(f"Reading the model configuration in {path}", 0.0)
+        cfg = load_config(path)
+        step("Reading the model weights", 0.1)
+        state = read_state_dict(path / WEIGHTS_FILE)
+        step("Building the network", 0.5)
+        net = build_network(cfg)
+        load_into(net, state, path / WEIGHTS_FILE)
+        del state
+        info = {
+            "name": MODEL_ID if path.name == MODEL_ID.split("/")[-1] else path.name,
+            "source": str(path),
+            "found_in": origin,
+            "threads": str(threads),
+        }
+        rt = cls._make_runtime(net, runtime, precision, path, step)
+        info.update(runtime=rt.name, precision=rt.precision, torch=torch.__version__)
+        info["load_seconds"] = f"{time.perf_counter() - t0:.2f}"
+        step("Model ready", 1.0)
+        return cls(cfg, rt, info)
+
+    @staticmethod
+    def _make_runtime(net: M2FPNet, runtime: str, precision: str, path: Path, step: ProgressFn) -> Runtime:
+        if runtime in ("auto", "openvino"):
+            try:
+                from .openvino_runtime import OpenVinoRuntime  # noqa: PLC0415 - optional, heavy
+            except ImportError:
+                if runtime == "openvino":
+                    log.warning("OpenVINO runtime is not available; using the PyTorch runtime")
+            else:
+                try:
+                    return OpenVinoRuntime.create(net, precision=precision, model_dir=path, progress=step)
+                except Exception as exc:  # conversion or CPU plugin failure: fall back, never crash
+                    log.warning("OpenVINO runtime failed (%s); using the PyTorch runtime", exc)
+        return TorchRuntime(net, precision)
+
+    # -- parsing -------------------------------------------------------------------------
+    def forward(self, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw network outputs for a prepared input: (Q, C+1) logits, (Q, h/4, w/4) mask logits."""
+        with self._lock:
+            return self.runtime.infer(prepared.tensor)
+
+    def parse(self, rgb: np.ndarray, *, notes: list[str] | None = None) -> ParsingResult:
+        """Parse one upright RGB image, (H, W, 3) uint8."""
+        t0 = time.perf_counter()
+        prepared = prepare(np.ascontiguousarray(rgb), self.cfg)
+        t1 = time.perf_counter()
+        with self._lock:
+            logits, masks = self.runtime.infer(prepared.tensor)
+            t2 = time.perf_counter()
+            parsed: Parsed = postprocess(logits, masks, prepared, self.cfg)
+        t3 = time.perf_counter()
+        return ParsingResult(
+            labels=parsed.labels,
+            persons=parsed.persons,
+            parts=parsed.parts,
+            class_names=self.class_names,
+            palette=self.palette,
+            timings={"preprocess": t1 - t0, "forward": t2 - t1, "postprocess": t3 - t2, "total": t3 - t0},
+            model=dict(self.info),
+            notes=list(notes or []),
+        )
+
+    def parse_file(self, path: str | Path, *, max_pixels: int | None = None) -> ParsingResult:
+        """Decode an image file safely (EXIF orientation, any mode, size limit), then parse it.
+
+        Raises :class:`~desktop.engine.errors.ImageLoadError` for files that cannot be used.
+        """
+        from ..imageio import DEFAULT_MAX_PIXELS, load_image
+
+        t0 = time.perf_counter()
+        image = load_image(path, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+        decode = time.perf_counter() - t0
+        result = self.parse(image.rgb, notes=image.notes)
+        result.timings = {"decode": decode, **result.timings, "total": result.timings["total"] + decode}
+        return result
+
+
+def check_model_dir(path: str | Path) -> ModelConfig:
+    """Validate a model folder without building the network (for dialogs): config + weight keys."""
+    path = Path(path)
+    cfg = load_config(path)
+    if not (path / WEIGHTS_FILE).is_file():
+        raise ModelLoadError(f"{path / WEIGHTS_FILE} is missing.")
+    return cfg

@@ -30,6 +30,7 @@ MODEL_URL = f"https://modelscope.cn/models/{MODEL_ID}"
 MODEL_LICENSE = "CC BY-NC 4.0 (non-commercial use only)"
 ENV_VAR = "M2FP_MODEL_DIR"
 REQUIRED_FILES = ("configuration.json", "pytorch_model.pt")
+WEIGHTS = REQUIRED_FILES[1]
 APP_ID = "m2fp-desktop"
 
 ProgressFn = Callable[[str, "float | None"], None]
@@ -142,11 +143,13 @@ def download_model(
     def report(name: str) -> None:
         if progress is None:
             return
+        # modelscope announces files one at a time, so the grand total is unknown up front;
+        # the weights file is >99 % of the bytes, so its own progress is the bar's fraction.
         with lock:
-            total = sum(sizes.values())
-            got = sum(done.values())
-        frac = got / total if total else None
-        progress(f"Downloading {name} ({got / 1e6:.0f} of {total / 1e6:.0f} MB)", frac)
+            got, total = done.get(WEIGHTS, 0), sizes.get(WEIGHTS, 0)
+            got_name, size_name = done[name], sizes[name]
+        frac = min(1.0, got / total) if total else None
+        progress(f"Downloading {name} ({got_name / 1e6:.1f} of {size_name / 1e6:.1f} MB)", frac)
 
     class _Progress:  # the modelscope ProgressCallback protocol: cls(filename, size).update(n)
         def __init__(self, filename: str, file_size: int):

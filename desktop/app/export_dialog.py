@@ -1,0 +1,177 @@
+"""Export options, then progress: which images, which files, which folder.
+
+The writing itself happens in a background job started by the main window; this dialog
+only collects the choices (``on_start``) and then shows the progress it is fed
+(:meth:`show_progress`, :meth:`show_finished`). Cancel stops between images; every file
+already written is complete (atomic writes), never half a PNG.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tkinter as tk
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from tkinter import filedialog, ttk
+
+from desktop.app.dialogs import Dialog
+from desktop.app.theme import COLORS
+
+FORMAT_TITLES = {
+    "labels": "Label map (PNG, pixel value = class id)",
+    "color": "Colour map (PNG)",
+    "overlay": "Overlay on the photo (PNG)",
+    "json": "Persons, parts and classes (JSON)",
+}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    folder: Path
+    formats: tuple[str, ...]
+    only_visible: bool
+    scope: str  # "current" or "all"
+
+
+def open_folder(path: Path) -> None:
+    """Show ``path`` in the system's file manager (best effort)."""
+    try:
+        if sys.platform == "win32":
+            os.startfile(str(path))  # type: ignore[attr-defined]  # noqa: S606
+        elif sys.platform == "darwin":
+            subprocess.Popen(["open", str(path)])  # noqa: S603, S607
+        else:
+            subprocess.Popen(["xdg-open", str(path)])  # noqa: S603, S607
+    except OSError:
+        pass
+
+
+class ExportDialog(Dialog):
+    def __init__(
+        self,
+        master: tk.Misc,
+        *,
+        folder: str,
+        formats: list[str],
+        only_visible: bool,
+        scope: str,
+        current_name: str | None,
+        parsed_count: int,
+        on_start: Callable[[ExportRequest], None],
+        on_cancel: Callable[[], None],
+    ):
+        super().__init__(master, "Export")
+        self._on_start = on_start
+        self._on_cancel = on_cancel
+        self._running = False
+        self._result_folder: Path | None = None
+        u = self.u
+        b = self.body
+
+        ttk.Label(b, text="What to export", style="Heading.TLabel").pack(anchor="w")
+        self.scope = tk.StringVar(self, value=scope)
+        r1 = ttk.Radiobutton(b, text=f"This image ({current_name})" if current_name else "This image (not parsed yet)",
+                             variable=self.scope, value="current")
+        r1.pack(anchor="w", pady=(u // 4, 0))
+        if not current_name:
+            r1.state(["disabled"])
+            self.scope.set("all")
+        r2 = ttk.Radiobutton(b, text=f"All parsed images ({parsed_count})", variable=self.scope, value="all")
+        r2.pack(anchor="w")
+        if parsed_count == 0:
+            r2.state(["disabled"])
+
+        ttk.Label(b, text="Files for each image", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        self.format_vars = {}
+        for fmt, title in FORMAT_TITLES.items():
+            var = tk.BooleanVar(self, value=fmt in formats)
+            self.format_vars[fmt] = var
+            ttk.Checkbutton(b, text=title, variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
+        self.only_visible = tk.BooleanVar(self, value=only_visible)
+        ttk.Checkbutton(b, text="Only the visible classes in the colour and overlay images",
+                        variable=self.only_visible).pack(anchor="w", pady=(u // 2, 0))
+
+        ttk.Label(b, text="Folder", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        frow = ttk.Frame(b)
+        frow.pack(fill="x", pady=(u // 4, 0))
+        self.folder = tk.StringVar(self, value=folder)
+        entry = ttk.Entry(frow, textvariable=self.folder, width=44)
+        entry.pack(side="left", fill="x", expand=True)
+        ttk.Button(frow, text="Browse…", command=self.browse).pack(side="left", padx=(u // 3, 0))
+        self.folder.trace_add("write", lambda *_: self._validate())
+
+        self.progress_frame = ttk.Frame(b)
+        self.progress = ttk.Progressbar(self.progress_frame, mode="determinate", length=u * 20)
+        self.progress.pack(fill="x")
+        self.progress_text = ttk.Label(self.progress_frame, text="", style="Muted.TLabel", wraplength=u * 30,
+                                       justify="left")
+        self.progress_text.pack(anchor="w", pady=(u // 4, 0))
+
+        row = self.button_row()
+        self.close_button = ttk.Button(row, text="Cancel", command=self.close)
+        self.close_button.pack(side="right")
+        self.open_button = ttk.Button(row, text="Open folder", command=self._open_result_folder)
+        self.export_button = ttk.Button(row, text="Export", style="Accent.TButton", command=self.start)
+        self.export_button.pack(side="right", padx=(0, u // 2))
+        self.bind("<Return>", lambda _e: self.start())
+        self._validate()
+        self.present()
+
+    def browse(self) -> None:
+        chosen = filedialog.askdirectory(parent=self, title="Export to folder", initialdir=self.folder.get() or None)
+        if chosen:
+            self.folder.set(chosen)
+
+    def chosen_formats(self) -> tuple[str, ...]:
+        return tuple(f for f, v in self.format_vars.items() if v.get())
+
+    def _validate(self) -> bool:
+        ok = bool(self.chosen_formats()) and bool(self.folder.get().strip()) and not self._running
+        self.export_button.state(["!disabled"] if ok else ["disabled"])
+        return ok
+
+    def start(self) -> None:
+        if self._running or not self._validate():
+            return
+        request = ExportRequest(Path(self.folder.get().strip()).expanduser(), self.chosen_formats(),
+                                bool(self.only_visible.get()), self.scope.get())
+        self._on_start(request)
+
+    # -- fed by the main window ---------------------------------------------------------
+    def show_running(self) -> None:
+        self._running = True
+        self.progress_frame.pack(fill="x", pady=(self.u // 2, 0))
+        self.export_button.state(["disabled"])
+        self.close_button.configure(text="Cancel export", command=self._cancel)
+
+    def show_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.configure(maximum=max(1, total), value=done)
+        self.progress_text.configure(text=text, foreground=COLORS.muted)
+
+    def show_finished(self, text: str, folder: Path | None, error: bool = False) -> None:
+        self._running = False
+        self._result_folder = folder
+        self.progress_text.configure(text=text, foreground=COLORS.error if error else COLORS.ok)
+        self.close_button.configure(text="Close", command=self.close)
+        self.close_button.state(["!disabled"])
+        if folder is not None:
+            self.open_button.pack(side="right", padx=(0, self.u // 2))
+        self._validate()
+
+    def _cancel(self) -> None:
+        self._on_cancel()
+        self.progress_text.configure(text="Cancelling after the current image…")
+        self.close_button.state(["disabled"])
+
+    def _open_result_folder(self) -> None:
+        if self._result_folder is not None:
+            open_folder(self._result_folder)
+
+    def close(self) -> None:
+        if self._running:
+            self._cancel()
+            return
+        super().close()

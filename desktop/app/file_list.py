@@ -1,0 +1,111 @@
+"""The list of opened images with the state of each (waiting, parsing, done, failed, reviewed)."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+
+from desktop.app.session import ImageEntry, State
+from desktop.app.theme import COLORS, unit
+from desktop.app.widgets import Tooltip
+
+
+class FileList(ttk.Frame):
+    """A ``ttk.Treeview`` of :class:`ImageEntry`; ``on_select(key)`` when the user picks one."""
+
+    def __init__(self, master: tk.Misc, on_select: Callable[[str], None] | None = None):
+        super().__init__(master, style="Side.TFrame")
+        self._on_select = on_select
+        self._suppress = False
+        u = unit(self)
+        header = ttk.Frame(self, style="Side.TFrame")
+        header.pack(fill="x", padx=u // 2, pady=(u // 3, u // 4))
+        ttk.Label(header, text="Images", style="SideHeading.TLabel").pack(side="left")
+        self.summary = ttk.Label(header, text="", style="SideValueMuted.TLabel")
+        self.summary.pack(side="right")
+
+        body = ttk.Frame(self, style="Side.TFrame")
+        body.pack(fill="both", expand=True)
+        self.tree = ttk.Treeview(body, columns=("state",), show="tree headings", selectmode="browse")
+        self.tree.heading("#0", text="File", anchor="w")
+        self.tree.heading("state", text="State", anchor="w")
+        self.tree.column("#0", width=int(u * 9), minwidth=u * 4, stretch=True)
+        self.tree.column("state", width=int(u * 7), minwidth=u * 4, stretch=False, anchor="w")
+        bar = ttk.Scrollbar(body, orient="vertical", command=self.tree.yview)
+        self.tree.configure(yscrollcommand=bar.set)
+        self.tree.grid(row=0, column=0, sticky="nsew")
+        bar.grid(row=0, column=1, sticky="ns")
+        body.columnconfigure(0, weight=1)
+        body.rowconfigure(0, weight=1)
+        self.tree.tag_configure("waiting", foreground=COLORS.muted)
+        self.tree.tag_configure("parsing", foreground=COLORS.busy)
+        self.tree.tag_configure("done", foreground=COLORS.text)
+        self.tree.tag_configure("failed", foreground=COLORS.error)
+        self.tree.tag_configure("reviewed", foreground=COLORS.ok)
+        self.tree.bind("<<TreeviewSelect>>", self._selected)
+        self._entries: dict[str, ImageEntry] = {}
+        self._tooltip = Tooltip(self.tree, self._tooltip_text, delay_ms=700)
+        self._pointer_item: str | None = None
+        self.tree.bind("<Motion>", lambda e: setattr(self, "_pointer_item", self.tree.identify_row(e.y)), add="+")
+
+    def _tooltip_text(self) -> str:
+        entry = self._entries.get(self._pointer_item or "")
+        if entry is None:
+            return ""
+        text = str(entry.path)
+        if entry.state is State.FAILED:
+            text += "\n" + entry.error
+        if entry.notes:
+            text += "\n" + "; ".join(entry.notes)
+        return text
+
+    def add(self, entries: list[ImageEntry]) -> None:
+        for entry in entries:
+            self._entries[entry.key] = entry
+            self.tree.insert("", "end", iid=entry.key, text=entry.display_name, values=(entry.status_text(),),
+                             tags=(self._tag(entry),))
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.tree.delete(*self.tree.get_children())
+
+    def refresh(self, entry: ImageEntry) -> None:
+        """Redraw one row after its state changed."""
+        if self.tree.exists(entry.key):
+            self.tree.item(entry.key, values=(entry.status_text(),), tags=(self._tag(entry),))
+
+    def state_text(self, key: str) -> str:
+        return str(self.tree.set(key, "state"))
+
+    @staticmethod
+    def _tag(entry: ImageEntry) -> str:
+        if entry.state is State.DONE and entry.reviewed:
+            return "reviewed"
+        return entry.state.value
+
+    def select(self, key: str | None) -> None:
+        """Highlight ``key`` without calling ``on_select`` (the window already knows)."""
+        self._suppress = True
+        try:
+            if key is None or not self.tree.exists(key):
+                self.tree.selection_set(())
+            else:
+                self.tree.selection_set((key,))
+                self.tree.focus(key)
+                self.tree.see(key)
+        finally:
+            self.after_idle(self._unsuppress)
+
+    def _unsuppress(self) -> None:
+        self._suppress = False
+
+    def _selected(self, _event: tk.Event) -> None:
+        if self._suppress:
+            return
+        sel = self.tree.selection()
+        if sel and self._on_select is not None:
+            self._on_select(sel[0])
+
+    def set_summary(self, text: str) -> None:
+        self.summary.configure(text=text)

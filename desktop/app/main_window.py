@@ -1,0 +1,1219 @@
+"""The main window: wires the file list, the image view and the side panels to the workers.
+
+Everything here runs in the Tk main thread. Long work happens elsewhere:
+
+- the :class:`ParseWorker` thread loads the model and parses images (selected one first);
+- :class:`BackgroundJob` threads scan folders and export;
+- the :class:`PhotoLoader` thread decodes photos for display.
+
+They all post plain messages on ``self.queue``; :meth:`_poll_queue` drains it every few
+milliseconds with ``after()``. No other thread ever calls Tk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+import tkinter as tk
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from tkinter import filedialog, messagebox, ttk
+from typing import Any
+
+import numpy as np
+
+from desktop import APP_NAME
+from desktop.app import settings as settings_mod
+from desktop.app.about import AboutDialog, ShortcutsDialog
+from desktop.app.canvas_view import MODE_TITLES, MODES, CanvasView, HoverInfo
+from desktop.app.class_panel import ClassPanel
+from desktop.app.export_dialog import ExportDialog, ExportRequest, open_folder
+from desktop.app.file_list import FileList
+from desktop.app.logging_setup import log_dir, log_file
+from desktop.app.model_dialog import ModelDialog
+from desktop.app.person_panel import PersonPanel
+from desktop.app.result_store import ResultStore
+from desktop.app.session import ImageEntry, ImageList, State
+from desktop.app.settings import Settings
+from desktop.app.theme import COLORS, unit
+from desktop.app.widgets import ScrollableFrame
+from desktop.app.worker import (
+    BackgroundJob,
+    ImageFailed,
+    ImageParsed,
+    ImageStarted,
+    JobFinished,
+    JobProgress,
+    ModelFailed,
+    ModelProgress,
+    ModelReady,
+    ParseWorker,
+    PhotoLoaded,
+    WorkerIdle,
+    describe_error,
+)
+from desktop.resources import default_class_names, palette
+
+log = logging.getLogger(__name__)
+
+POLL_MS = 30
+PHOTO_CACHE_BYTES = 400 * 1024 * 1024
+PHOTO_CACHE_ITEMS = 4
+
+ParserFactory = Callable[[str | None, Callable[[str, "float | None"], None]], Any]
+
+
+def default_parser_factory(model_dir: str | None, progress: Callable[[str, float | None], None]) -> Any:
+    """Load the real engine, leaving one CPU core to the window."""
+    from desktop.engine import HumanParser
+
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    return HumanParser.load(model_dir or None, num_threads=threads, progress=progress)
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class MainWindow:
+    """The application window. ``root`` may be a plain ``tk.Tk`` or a tkinterdnd2 one."""
+
+    def __init__(
+        self,
+        root: tk.Tk,
+        settings: Settings,
+        *,
+        settings_warning: str | None = None,
+        parser_factory: ParserFactory | None = None,
+        dnd: bool = False,
+        store: ResultStore | None = None,
+        load_image: Callable[[Path], Any] | None = None,
+        autostart_model: bool = True,
+    ):
+        from desktop.imageio import load_image as default_load_image
+
+        self.root = root
+        self.settings = settings
+        self.parser_factory = parser_factory or default_parser_factory
+        self.load_image = load_image or default_load_image
+        self.store = store or ResultStore()
+        self.queue: queue.Queue = queue.Queue()
+        self.images = ImageList()
+        self.current_key: str | None = None
+        self._photos: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._photo_errors: dict[str, str] = {}
+        self.current_result = None
+        self.worker: ParseWorker | None = None
+        self.model_state = "none"  # none | loading | ready | missing
+        self.model_info: dict[str, str] = {}
+        self.model_dialog: ModelDialog | None = None
+        self.export_dialog: ExportDialog | None = None
+        self.export_job: BackgroundJob | None = None
+        self.scan_job: BackgroundJob | None = None
+        self._scan_requests: list[tuple[list[str], bool]] = []
+        self._batch_total = 0
+        self._batch_done = 0
+        self._batch_seconds: list[float] = []
+        self._last_error_dialog = 0.0
+        self._save_after: str | None = None
+        self._closing = False
+        self.dnd_enabled = dnd
+        self._poll_after: str | None = None
+
+        from desktop.app.worker import PhotoLoader
+
+        self.photo_loader = PhotoLoader(self.queue, self.load_image)
+        self.class_names = default_class_names()
+        self.palette = palette()
+
+        root.title(APP_NAME)
+        root.report_callback_exception = self.report_callback_exception
+        root.protocol("WM_DELETE_WINDOW", self.close)
+        self.u = unit(root)
+        self._build_menu()
+        self._build_layout()
+        self._bind_keys()
+        self._restore_geometry()
+        if dnd:
+            self._enable_dnd()
+
+        self.canvas_view.set_options(mode=settings.view_mode, opacity=settings.opacity, outline=settings.outline,
+                                     visible=self.class_panel.visible_array())
+        self.canvas_view.set_message("Open an image or a folder to start\n\n"
+                                     "File ▸ Open images… (Ctrl+O), File ▸ Open folder… (Ctrl+Shift+O)"
+                                     + (", or drop files here" if dnd else ""))
+        self._update_actions()
+        if settings_warning:
+            self.set_status(settings_warning, warn=True)
+        self._poll_after = root.after(POLL_MS, self._poll_queue)
+        if autostart_model:
+            root.after(50, self.start_model)
+
+    # ================================================================== layout
+    def _build_menu(self) -> None:
+        root = self.root
+        self.view_mode = tk.StringVar(root, value=self.settings.view_mode)
+        self.outline_var = tk.BooleanVar(root, value=self.settings.outline)
+        self.recursive_var = tk.BooleanVar(root, value=self.settings.recursive)
+        menubar = tk.Menu(root)
+        m_file = tk.Menu(menubar)
+        m_file.add_command(label="Open images…", accelerator="Ctrl+O", command=self.ask_open_files)
+        m_file.add_command(label="Open folder…", accelerator="Ctrl+Shift+O", command=self.ask_open_folder)
+        m_file.add_checkbutton(label="Include subfolders", variable=self.recursive_var,
+                               command=self._recursive_changed)
+        m_file.add_separator()
+        m_file.add_command(label="Export current image…", accelerator="Ctrl+E",
+                           command=lambda: self.open_export_dialog("current"))
+        m_file.add_command(label="Export all parsed images…", accelerator="Ctrl+Shift+E",
+                           command=lambda: self.open_export_dialog("all"))
+        m_file.add_separator()
+        m_file.add_command(label="Clear the list", command=self.clear_images)
+        m_file.add_separator()
+        m_file.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
+        menubar.add_cascade(label="File", menu=m_file, underline=0)
+
+        m_parse = tk.Menu(menubar)
+        m_parse.add_command(label="Parse waiting images", accelerator="F5", command=self.parse_remaining)
+        m_parse.add_command(label="Retry failed images", command=self.retry_failed)
+        m_parse.add_command(label="Cancel parsing", accelerator="Esc", command=self.cancel_parsing)
+        menubar.add_cascade(label="Parse", menu=m_parse, underline=0)
+
+        m_view = tk.Menu(menubar)
+        for mode in MODES:
+            m_view.add_radiobutton(label=MODE_TITLES[mode], value=mode, variable=self.view_mode,
+                                   command=self._view_mode_changed)
+        m_view.add_checkbutton(label="Outline only", accelerator="O", variable=self.outline_var,
+                               command=self._outline_changed)
+        m_view.add_separator()
+        m_view.add_command(label="Fit to window", accelerator="F", command=lambda: self.canvas_view.fit())
+        m_view.add_command(label="Zoom 100 %", accelerator="1", command=lambda: self.canvas_view.zoom_100())
+        m_view.add_command(label="Zoom in", accelerator="+", command=lambda: self.canvas_view.zoom_by(1.25))
+        m_view.add_command(label="Zoom out", accelerator="−", command=lambda: self.canvas_view.zoom_by(0.8))
+        m_view.add_separator()
+        m_view.add_command(label="Next image", accelerator="D", command=lambda: self.go(1))
+        m_view.add_command(label="Previous image", accelerator="A", command=lambda: self.go(-1))
+        m_view.add_command(label="Mark reviewed", accelerator="Space", command=self.toggle_reviewed)
+        m_view.add_command(label="Next not reviewed", accelerator="N", command=self.next_not_reviewed)
+        menubar.add_cascade(label="View", menu=m_view, underline=0)
+
+        m_model = tk.Menu(menubar)
+        m_model.add_command(label="Choose model folder…", command=lambda: self.show_model_dialog(""))
+        m_model.add_command(label="Download model…", command=lambda: self.show_model_dialog(""))
+        menubar.add_cascade(label="Model", menu=m_model, underline=0)
+
+        m_help = tk.Menu(menubar)
+        m_help.add_command(label="Keyboard shortcuts", accelerator="F1", command=self.show_shortcuts)
+        m_help.add_command(label="Open the log folder", command=lambda: open_folder(log_dir()))
+        m_help.add_separator()
+        m_help.add_command(label=f"About {APP_NAME}", command=self.show_about)
+        menubar.add_cascade(label="Help", menu=m_help, underline=0)
+        root.configure(menu=menubar)
+        self.menubar = menubar
+
+    def _build_layout(self) -> None:
+        root, u = self.root, self.u
+        pad = max(4, u // 3)
+        outer = ttk.Frame(root)
+        outer.pack(fill="both", expand=True)
+        self.outer = outer
+
+        # -- toolbar --
+        bar = ttk.Frame(outer, style="Toolbar.TFrame", padding=(pad, pad))
+        bar.pack(fill="x")
+        self.buttons: dict[str, ttk.Button] = {}
+
+        def button(name: str, text: str, command, tip: str = "", style: str = "Toolbutton") -> ttk.Button:
+            b = ttk.Button(bar, text=text, command=command, style=style, takefocus=False)
+            b.pack(side="left", padx=(0, 2))
+            self.buttons[name] = b
+            if tip:
+                from desktop.app.widgets import Tooltip
+
+                Tooltip(b, tip)
+            return b
+
+        def sep() -> None:
+            ttk.Separator(bar, orient="vertical").pack(side="left", fill="y", padx=pad)
+
+        button("open", "Open images…", self.ask_open_files, "Open one or more images (Ctrl+O)")
+        button("folder", "Open folder…", self.ask_open_folder, "Open every image of a folder (Ctrl+Shift+O)")
+        sep()
+        button("parse", "Parse", self.parse_remaining, "Parse the images still waiting (F5)")
+        button("cancel", "Cancel", self.cancel_parsing, "Stop parsing after the current image (Esc)")
+        sep()
+        button("prev", "◀ Previous", lambda: self.go(-1), "Previous image (A or ←)")
+        button("next", "Next ▶", lambda: self.go(1), "Next image (D or →)")
+        button("reviewed", "✓ Reviewed", self.toggle_reviewed, "Mark this image as reviewed (Space)")
+        button("next_todo", "Next to review", self.next_not_reviewed, "Next image not reviewed yet (N)")
+        sep()
+        button("fit", "Fit", lambda: self.canvas_view.fit(), "Fit the image to the window (F)")
+        button("zoom100", "100 %", lambda: self.canvas_view.zoom_100(), "Actual pixels (1)")
+        sep()
+        button("export", "Export…", lambda: self.open_export_dialog("current"), "Export PNG and JSON files (Ctrl+E)")
+        ttk.Separator(outer, orient="horizontal").pack(fill="x")
+
+        # -- status bar (packed before the body so it keeps its height when space is short) --
+        status = ttk.Frame(outer, style="Status.TFrame")
+        status.pack(fill="x", side="bottom")
+        ttk.Separator(outer, orient="horizontal").pack(fill="x", side="bottom")
+        self.status_label = ttk.Label(status, text="", style="Status.TLabel", anchor="w")
+        self.status_label.pack(side="left", fill="x", expand=True)
+        self.progress_cancel = ttk.Button(status, text="Cancel", style="Small.TButton", command=self.cancel_parsing,
+                                          takefocus=False)
+        self.progress_text = ttk.Label(status, text="", style="Status.TLabel", anchor="e")
+        self.progress = ttk.Progressbar(status, mode="determinate", length=u * 9)
+        self.zoom_label = ttk.Label(status, text="", style="Status.TLabel", width=7, anchor="e")
+        self.zoom_label.pack(side="right", padx=(0, pad))
+        self.hover_label = ttk.Label(status, text="", style="Status.TLabel", anchor="e")
+        self.hover_label.pack(side="right")
+        self._progress_widgets = (self.progress_cancel, self.progress, self.progress_text)
+
+        # -- body: files | image | side panel --
+        body = ttk.PanedWindow(outer, orient="horizontal")
+        body.pack(fill="both", expand=True)
+        self.body = body
+        self.file_list = FileList(body, on_select=self.select)
+        body.add(self.file_list, weight=0)
+
+        center = ttk.Frame(body)
+        self.canvas_view = CanvasView(center, background=COLORS.canvas, text_color=COLORS.canvas_text,
+                                      on_hover=self._on_hover, on_view_change=self._on_view_change)
+        self.canvas_view.pack(fill="both", expand=True)
+        body.add(center, weight=1)
+
+        side = ScrollableFrame(body, background=COLORS.surface)
+        side.inner.configure(style="Side.TFrame", padding=(pad * 2, pad * 2))
+        body.add(side, weight=0)
+        self.side = side
+        inner = side.inner
+
+        ttk.Label(inner, text="View", style="SideHeading.TLabel").pack(anchor="w")
+        modes = ttk.Frame(inner, style="Side.TFrame")
+        modes.pack(fill="x", pady=(u // 4, 0))
+        for i, mode in enumerate(MODES):
+            ttk.Radiobutton(modes, text=MODE_TITLES[mode], value=mode, variable=self.view_mode,
+                            style="Side.TRadiobutton", command=self._view_mode_changed, takefocus=False).grid(
+                row=i // 2, column=i % 2, sticky="w", padx=(0, u))
+        op_row = ttk.Frame(inner, style="Side.TFrame")
+        op_row.pack(fill="x", pady=(u // 2, 0))
+        ttk.Label(op_row, text="Opacity", style="Side.TLabel").pack(side="left")
+        self.opacity_label = ttk.Label(op_row, text="", style="SideValue.TLabel", width=5, anchor="e")
+        self.opacity_label.pack(side="right")
+        self.opacity_var = tk.DoubleVar(root, value=round(self.settings.opacity * 100))
+        self.opacity_scale = ttk.Scale(op_row, from_=0, to=100, variable=self.opacity_var, orient="horizontal",
+                                       command=lambda _v: self._opacity_changed(), takefocus=False)
+        self.opacity_scale.pack(side="left", fill="x", expand=True, padx=(u // 2, u // 4))
+        ttk.Checkbutton(inner, text="Outline only (class borders)", variable=self.outline_var,
+                        style="Side.TCheckbutton", command=self._outline_changed, takefocus=False).pack(
+            anchor="w", pady=(u // 4, 0))
+        self._update_opacity_label()
+
+        ttk.Separator(inner, orient="horizontal", style="Side.TSeparator").pack(fill="x", pady=u // 2)
+        self.class_panel = ClassPanel(inner, self.class_names, self.palette, hidden=self.settings.hidden_classes,
+                                      on_change=self._classes_changed)
+        self.class_panel.pack(fill="x")
+        ttk.Separator(inner, orient="horizontal", style="Side.TSeparator").pack(fill="x", pady=u // 2)
+        self.person_panel = PersonPanel(inner, on_change=self._persons_changed)
+        self.person_panel.pack(fill="x")
+        ttk.Separator(inner, orient="horizontal", style="Side.TSeparator").pack(fill="x", pady=u // 2)
+        self.info_label = ttk.Label(inner, text="", style="SideValueMuted.TLabel", justify="left",
+                                    wraplength=u * 14)
+        self.info_label.pack(anchor="w", fill="x")
+
+    def _restore_geometry(self) -> None:
+        root = self.root
+        sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
+        geometry = self.settings.geometry
+        ok = False
+        if geometry:
+            try:
+                size, _, pos = geometry.partition("+")
+                w, h = (int(v) for v in size.split("x"))
+                ok = 400 <= w <= sw + 50 and 300 <= h <= sh + 50
+            except ValueError:
+                ok = False
+        if ok:
+            root.geometry(geometry)
+        else:
+            w, h = min(1440, int(sw * 0.9)), min(900, int(sh * 0.88))
+            root.geometry(f"{w}x{h}+{max(0, (sw - w) // 2)}+{max(0, (sh - h) // 3)}")
+        root.minsize(min(800, sw), min(520, sh))
+        if self.settings.zoomed:
+            try:
+                root.state("zoomed")
+            except tk.TclError:
+                try:
+                    root.attributes("-zoomed", True)
+                except tk.TclError:
+                    pass
+
+    # ================================================================== keyboard
+    def _bind_keys(self) -> None:
+        root = self.root
+        mod = "Command" if root.tk.call("tk", "windowingsystem") == "aqua" else "Control"
+        plain = {
+            "d": lambda: self.go(1), "Right": lambda: self.go(1),
+            "a": lambda: self.go(-1), "Left": lambda: self.go(-1),
+            "space": self.toggle_reviewed, "n": self.next_not_reviewed,
+            "v": self.cycle_view_mode, "o": self.toggle_outline,
+            "f": lambda: self.canvas_view.fit(), "1": lambda: self.canvas_view.zoom_100(),
+            "plus": lambda: self.canvas_view.zoom_by(1.25), "equal": lambda: self.canvas_view.zoom_by(1.25),
+            "KP_Add": lambda: self.canvas_view.zoom_by(1.25),
+            "minus": lambda: self.canvas_view.zoom_by(0.8), "KP_Subtract": lambda: self.canvas_view.zoom_by(0.8),
+            "bracketleft": lambda: self.nudge_opacity(-0.1), "bracketright": lambda: self.nudge_opacity(0.1),
+            "F5": self.parse_remaining, "Escape": self.cancel_parsing, "F1": self.show_shortcuts,
+        }
+
+        def handler(func):
+            def run(event: tk.Event) -> str | None:
+                if event.widget.winfo_toplevel() is not root:
+                    return None
+                if isinstance(event.widget, (tk.Entry, ttk.Entry, tk.Text, ttk.Spinbox, ttk.Combobox)):
+                    return None
+                if event.state & 0x4:  # Control held: leave it to the Control bindings
+                    return None
+                func()
+                return "break"
+
+            return run
+
+        for key, func in plain.items():
+            seqs = [f"<KeyPress-{key}>"]
+            if len(key) == 1 and key.isalpha():
+                seqs.append(f"<KeyPress-{key.upper()}>")
+            for seq in seqs:
+                root.bind(seq, handler(func))
+                # The file list has its own arrow/space bindings; ours take precedence there.
+                self.file_list.tree.bind(seq, handler(func))
+        combos = {
+            "o": self.ask_open_files, "O": self.ask_open_folder,
+            "e": lambda: self.open_export_dialog("current"), "E": lambda: self.open_export_dialog("all"),
+            "q": self.close,
+        }
+        for key, func in combos.items():
+            root.bind(f"<{mod}-{key}>", lambda _e, f=func: (f(), "break")[1])
+        # Up/Down in the list move the selection natively (and so change the image).
+
+    # ================================================================== status
+    def set_status(self, text: str, warn: bool = False) -> None:
+        self.status_label.configure(text=text, style="StatusWarn.TLabel" if warn else "Status.TLabel")
+        if warn:
+            log.warning("Status: %s", text)
+
+    def _on_hover(self, info: HoverInfo | None) -> None:
+        if info is None:
+            self.hover_label.configure(text="")
+            return
+        text = f"x {info.x}, y {info.y}"
+        if info.class_name is not None:
+            text += f"  ·  {info.class_name}"
+            if info.person_id is not None:
+                text += f"  ·  person {info.person_id} ({info.person_score:.2f})"
+        self.hover_label.configure(text=text)
+
+    def _on_view_change(self) -> None:
+        cv = self.canvas_view
+        self.zoom_label.configure(text=f"{cv.scale * 100:.0f} %" if cv.rgb is not None else "")
+
+    def _show_progress(self, visible: bool) -> None:
+        if visible:
+            if not self.progress.winfo_ismapped():
+                self.progress_cancel.pack(side="right", padx=(0, self.u // 2))
+                self.progress.pack(side="right", padx=(self.u // 2, self.u // 3))
+                self.progress_text.pack(side="right")
+        else:
+            for w in self._progress_widgets:
+                w.pack_forget()
+
+    def _update_progress(self) -> None:
+        if self.model_state == "loading":
+            return
+        if self._batch_total <= 0 or self.worker is None:
+            self._show_progress(False)
+            return
+        done, total = self._batch_done, self._batch_total
+        text = f"Parsing {min(done + 1, total)} of {total}"
+        if self._batch_seconds:
+            avg = sum(self._batch_seconds[-20:]) / len(self._batch_seconds[-20:])
+            text += f"  ·  about {_format_duration(avg * (total - done))} left"
+        if self.worker.paused:
+            text = f"Cancelling… ({done} of {total} done)"
+        self.progress_text.configure(text=text)
+        self.progress.configure(mode="determinate", maximum=max(1, total), value=done)
+        self._show_progress(True)
+
+    def _update_actions(self) -> None:
+        """Enable or disable toolbar buttons to match what can be done now."""
+        has_images = len(self.images) > 0
+        entry = self.images.get(self.current_key) if self.current_key else None
+        waiting = any(e.state is State.WAITING for e in self.images)
+        busy = self.worker is not None and self.worker.busy
+        states = {
+            "parse": waiting and not (busy and not self.worker.paused),
+            "cancel": self.worker is not None and self._batch_total > 0 and not self.worker.paused,
+            "prev": has_images, "next": has_images, "next_todo": has_images,
+            "reviewed": entry is not None and entry.state is State.DONE,
+            "fit": self.canvas_view.rgb is not None, "zoom100": self.canvas_view.rgb is not None,
+            "export": any(e.state is State.DONE for e in self.images) and self.export_job is None,
+        }
+        for name, enabled in states.items():
+            self.buttons[name].state(["!disabled"] if enabled else ["disabled"])
+        self.progress_cancel.state(["!disabled"] if states["cancel"] else ["disabled"])
+        counts = self.images.counts()
+        parts = [f"{len(self.images)} images"] if has_images else []
+        if counts[State.DONE]:
+            parts.append(f"{counts[State.DONE]} done")
+        if counts[State.FAILED]:
+            parts.append(f"{counts[State.FAILED]} failed")
+        reviewed = sum(1 for e in self.images if e.reviewed)
+        if reviewed:
+            parts.append(f"{reviewed} reviewed")
+        self.file_list.set_summary(" · ".join(parts))
+
+    # ================================================================== errors
+    def report_callback_exception(self, exc_type, exc, tb) -> None:
+        """Tk calls this for an exception in any callback: log it, tell the user, keep going."""
+        log.error("Unexpected error in the window:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        message = describe_error(exc) if isinstance(exc, BaseException) else str(exc)
+        try:
+            self.set_status(f"Error: {message}", warn=True)
+        except tk.TclError:
+            return
+        now = time.monotonic()
+        if now - self._last_error_dialog > 10 and not os.environ.get("M2FP_NO_ERROR_DIALOGS"):
+            self._last_error_dialog = now
+            messagebox.showerror(APP_NAME, f"Something went wrong:\n\n{message}\n\nDetails were written to the log "
+                                           f"file:\n{log_file()}", parent=self.root)
+
+    # ================================================================== model
+    def start_model(self, model_dir: str | None = None) -> None:
+        """Load the model in the parse worker thread (the window stays responsive)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        folder = model_dir if model_dir is not None else self.settings.model_dir
+        if folder and not Path(folder).exists():
+            log.warning("Remembered model folder %s is gone; searching the usual places", folder)
+            folder = ""
+        self.model_state = "loading"
+        self.model_info = {}
+        factory = self.parser_factory
+
+        def loader(progress):
+            return factory(folder or None, progress)
+
+        self.worker = ParseWorker(loader, self.queue, self.load_image, self.store.put)
+        self.worker.start()
+        self.set_status("Loading the parsing model…")
+        self.progress_text.configure(text="Loading model")
+        self.progress.configure(mode="indeterminate")
+        self.progress.start(15)
+        self._show_progress(True)
+        self.progress_cancel.pack_forget()
+
+    def _model_ready(self, msg: ModelReady) -> None:
+        self.model_state = "ready"
+        self.model_info = msg.info
+        self.progress.stop()
+        self._show_progress(False)
+        name = msg.info.get("name", "model")
+        detail = ", ".join(v for v in (msg.info.get("runtime"), msg.info.get("precision")) if v)
+        self.set_status(f"Model ready: {name}" + (f" ({detail})" if detail else "") + f" in {msg.seconds:.1f} s.")
+        self.parse_remaining()
+
+    def _model_failed(self, msg: ModelFailed) -> None:
+        self.model_state = "missing"
+        self.worker = None
+        self.progress.stop()
+        self._show_progress(False)
+        self.set_status("No model: images can be viewed but not parsed. Model ▸ Choose model folder…", warn=True)
+        for e in self.images:
+            if e.state is State.PARSING:
+                e.state = State.WAITING
+                self.file_list.refresh(e)
+        self.show_model_dialog("" if msg.not_found else msg.message, msg.target)
+
+    def show_model_dialog(self, problem: str = "", target: str | None = None) -> None:
+        if self.model_dialog is not None and self.model_dialog.winfo_exists():
+            self.model_dialog.lift()
+            return
+        try:
+            from desktop.engine import default_model_dir, download_model, find_model_dir
+        except ImportError as exc:  # engine not installed correctly: say so rather than crash
+            messagebox.showerror(APP_NAME, f"The parsing engine cannot be loaded: {exc}", parent=self.root)
+            return
+        if target is None:
+            try:
+                target = str(default_model_dir())
+            except Exception:  # noqa: BLE001
+                target = None
+
+        def validate(path: Path) -> Path:
+            return Path(find_model_dir(path))
+
+        self.model_dialog = ModelDialog(self.root, on_done=self._model_chosen, problem=problem, target=target,
+                                        download=download_model, validate=validate)
+
+    def _model_chosen(self, path: Path | None) -> None:
+        self.model_dialog = None
+        if path is None:
+            return
+        self.settings.model_dir = str(path)
+        self.save_settings()
+        self.start_model(str(path))
+
+    # ================================================================== opening images
+    def ask_open_files(self) -> None:
+        paths = filedialog.askopenfilenames(
+            parent=self.root, title="Open images", initialdir=self.settings.last_folder or None,
+            filetypes=[("Images", "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif *.JPG *.JPEG *.PNG"),
+                       ("All files", "*")])
+        if paths:
+            self.open_paths(list(paths))
+
+    def ask_open_folder(self) -> None:
+        folder = filedialog.askdirectory(parent=self.root, title="Open a folder of images",
+                                         initialdir=self.settings.last_folder or None, mustexist=True)
+        if folder:
+            self.open_paths([folder])
+
+    def handle_drop_data(self, data: str) -> None:
+        """Open what was dropped (tkdnd gives a Tcl list of paths, braces around spaces)."""
+        paths = [p for p in self.root.tk.splitlist(data) if p]
+        if paths:
+            self.open_paths(paths)
+
+    def _enable_dnd(self) -> None:
+        try:
+            from tkinterdnd2 import DND_FILES
+
+            for widget in (self.outer, self.canvas_view.canvas, self.file_list.tree):
+                widget.drop_target_register(DND_FILES)
+                widget.dnd_bind("<<Drop>>", self._on_drop)
+        except Exception:  # noqa: BLE001 - DnD is a convenience; the menus still work
+            log.exception("Drag and drop could not be enabled")
+            self.dnd_enabled = False
+
+    def _on_drop(self, event) -> str:
+        self.handle_drop_data(event.data)
+        return getattr(event, "action", "copy")
+
+    def open_paths(self, paths: list[str], recursive: bool | None = None) -> None:
+        """List images from files and folders (scanned off the main thread) and queue them."""
+        recursive = self.recursive_var.get() if recursive is None else recursive
+        first = Path(paths[0])
+        self.settings.last_folder = str(first if first.is_dir() else first.parent)
+        self._save_settings_soon()
+        if self.scan_job is not None:
+            self._scan_requests.append((list(paths), recursive))
+            return
+        self._start_scan(list(paths), recursive)
+
+    def _start_scan(self, paths: list[str], recursive: bool) -> None:
+        from desktop.imageio import list_images
+
+        def scan(report, cancel):
+            report(0, None, "Looking for images…")
+            return paths, list_images(paths, recursive=recursive)
+
+        self.set_status("Looking for images…")
+        self.scan_job = BackgroundJob("scan", scan, self.queue)
+        self.scan_job.start()
+
+    def _scan_finished(self, msg: JobFinished) -> None:
+        self.scan_job = None
+        if msg.error:
+            self.set_status(f"Could not open: {msg.error}", warn=True)
+        else:
+            paths, found = msg.value
+            self._add_found(paths, found)
+        if self._scan_requests:
+            paths, recursive = self._scan_requests.pop(0)
+            self._start_scan(paths, recursive)
+
+    def _add_found(self, paths: list[str], found: list) -> None:
+        new_entries: list[ImageEntry] = []
+        problems = []
+        for item in found:
+            root = Path(item.root)
+            added = self.images.add([Path(item.path)], root=root)
+            for entry in added:
+                if not item.ok:
+                    entry.state = State.FAILED
+                    entry.error = item.error
+                    problems.append(item.error)
+            new_entries.extend(added)
+        if not found:
+            self.set_status("No images found in " + ", ".join(Path(p).name or str(p) for p in paths) + ".", warn=True)
+            return
+        self.file_list.add(new_entries)
+        waiting = [e.key for e in new_entries if e.state is State.WAITING]
+        text = f"Added {len(new_entries)} image" + ("" if len(new_entries) == 1 else "s")
+        if len(new_entries) < len(found):
+            text += f" ({len(found) - len(new_entries)} already in the list)"
+        if problems:
+            text += f"; {len(problems)} could not be opened"
+        self.set_status(text + ".", warn=bool(problems))
+        if self.current_key is None and new_entries:
+            self.select(new_entries[0].key)
+        elif new_entries and len(new_entries) == len(found) and len(paths) == 1 and Path(paths[0]).is_file():
+            self.select(new_entries[0].key)
+        self._queue_for_parsing(waiting)
+        self._update_actions()
+
+    def _queue_for_parsing(self, keys: list[str]) -> None:
+        """Hand ``keys`` to the worker; they join the running batch, or start a new one."""
+        w = self.worker
+        if not keys or w is None or self.model_state != "ready":
+            return  # queued later, when the model is ready (parse_remaining)
+        if w.paused or self._batch_total == 0:
+            # A new batch: after Cancel, only what is asked now is parsed (F5 for the rest).
+            w.remove(None)
+            self._batch_total, self._batch_done, self._batch_seconds = 0, 0, []
+            new = list(dict.fromkeys(keys))
+        else:
+            queued = w.queued_keys()
+            new = [k for k in dict.fromkeys(keys) if k not in queued]
+        self._batch_total += len(new)
+        w.enqueue(new)
+        w.prioritize(self.current_key)
+        self._update_progress()
+        self._update_actions()
+
+    def parse_remaining(self) -> None:
+        """Queue every waiting image (F5); also the way to resume after Cancel."""
+        if self.model_state == "missing":
+            self.show_model_dialog("")
+            return
+        self._queue_for_parsing([e.key for e in self.images if e.state is State.WAITING])
+
+    def retry_failed(self) -> None:
+        failed = [e for e in self.images if e.state is State.FAILED]
+        for e in failed:
+            e.state, e.error = State.WAITING, ""
+            self.file_list.refresh(e)
+        self.parse_remaining()
+
+    def cancel_parsing(self) -> None:
+        """Stop after the image being parsed; the rest stay "waiting" (F5 resumes)."""
+        if self.worker is None or self._batch_total == 0:
+            return
+        self.worker.cancel()
+        self.set_status("Cancelling: the image being parsed is finished first…")
+        self._update_progress()
+        self._update_actions()
+
+    def clear_images(self) -> None:
+        if self.worker is not None:
+            self.worker.remove(None)
+            if self.worker.busy:
+                self.worker.cancel()
+        self.images.clear()
+        self.file_list.clear()
+        self.store.clear()
+        self._photos.clear()
+        self.current_key = None
+        self.current_result = None
+        self._batch_total = self._batch_done = 0
+        self.canvas_view.show(None)
+        self.class_panel.set_counts(None)
+        self.person_panel.set_persons(None)
+        self.info_label.configure(text="")
+        self.root.title(APP_NAME)
+        self._update_progress()
+        self._update_actions()
+
+    # ================================================================== navigation
+    def select(self, key: str) -> None:
+        """Show image ``key`` (parsing it next if it is waiting)."""
+        entry = self.images.get(key)
+        if entry is None:
+            return
+        changed = key != self.current_key
+        self.current_key = key
+        self.file_list.select(key)
+        if self.worker is not None:
+            self.worker.prioritize(key)
+        if changed:
+            self.current_result = self.store.get(key) if entry.state is State.DONE else None
+            rgb = self._photos.get(key)
+            if rgb is not None:
+                self._photos.move_to_end(key)
+                self.canvas_view.show(rgb, self.current_result)
+            else:
+                self.canvas_view.show(None)
+                self.canvas_view.set_message("Loading…")
+                self.photo_loader.request(key)
+            self._refresh_panels()
+        self._refresh_entry_view(entry)
+        self._update_title()
+        self._update_actions()
+
+    def go(self, step: int) -> None:
+        entry = self.images.neighbour(self.current_key, step)
+        if entry is not None:
+            self.select(entry.key)
+
+    def next_not_reviewed(self) -> None:
+        entry = self.images.next_not_reviewed(self.current_key)
+        if entry is None:
+            self.set_status("Every image is reviewed." if len(self.images) else "No images open.")
+            return
+        self.select(entry.key)
+
+    def toggle_reviewed(self) -> None:
+        entry = self.images.get(self.current_key) if self.current_key else None
+        if entry is None:
+            return
+        if entry.state is not State.DONE:
+            self.set_status("Only parsed images can be marked as reviewed.")
+            return
+        entry.reviewed = not entry.reviewed
+        self.file_list.refresh(entry)
+        self._refresh_entry_view(entry)
+        self._update_actions()
+
+    def _update_title(self) -> None:
+        entry = self.images.get(self.current_key) if self.current_key else None
+        if entry is None:
+            self.root.title(APP_NAME)
+            return
+        i = self.images.index_of(entry.key)
+        self.root.title(f"{entry.display_name} ({(i or 0) + 1}/{len(self.images)}) — {APP_NAME}")
+
+    def _refresh_entry_view(self, entry: ImageEntry) -> None:
+        """Badge and message over the image for the current entry's state."""
+        cv = self.canvas_view
+        if entry.state is State.WAITING:
+            if self.model_state == "ready" and not (self.worker and self.worker.paused):
+                cv.set_badge("Waiting to be parsed…")
+            else:
+                cv.set_badge("Not parsed yet — press Parse (F5)")
+        elif entry.state is State.PARSING:
+            cv.set_badge("Parsing…")
+        elif entry.state is State.FAILED:
+            cv.set_badge(("Failed: " + entry.error) if cv.rgb is not None else "")
+            if cv.rgb is None:
+                cv.set_message(f"This image could not be parsed.\n\n{entry.error}")
+        elif entry.reviewed:
+            cv.set_badge("✓ Reviewed")
+        else:
+            cv.set_badge("")
+
+    def _refresh_panels(self) -> None:
+        result = self.current_result
+        entry = self.images.get(self.current_key) if self.current_key else None
+        if result is None:
+            self.class_panel.set_counts(None)
+            self.person_panel.set_persons(None)
+        else:
+            self.class_panel.set_counts(result.class_pixel_counts())
+            self.person_panel.set_persons([(p.id, p.score) for p in result.persons])
+        self.canvas_view.set_options(hidden_persons=set(), solo_person=None)
+        lines = []
+        if entry is not None:
+            rgb = self.canvas_view.rgb
+            if rgb is not None:
+                lines.append(f"{rgb.shape[1]} × {rgb.shape[0]} pixels")
+            if result is not None:
+                lines.append(f"{len(result.persons)} person(s), {len(result.parts)} part(s)")
+            if entry.seconds is not None:
+                lines.append(f"parsed in {entry.seconds:.1f} s")
+            lines.extend(entry.notes)
+        self.info_label.configure(text="\n".join(lines))
+
+    # ================================================================== display options
+    def _view_mode_changed(self) -> None:
+        mode = self.view_mode.get()
+        self.settings.view_mode = mode
+        self.canvas_view.set_options(mode=mode)
+        self._save_settings_soon()
+
+    def cycle_view_mode(self) -> None:
+        i = MODES.index(self.view_mode.get()) if self.view_mode.get() in MODES else 0
+        self.view_mode.set(MODES[(i + 1) % len(MODES)])
+        self._view_mode_changed()
+        self.set_status(f"View: {MODE_TITLES[self.view_mode.get()]}")
+
+    def set_view_mode(self, mode: str) -> None:
+        self.view_mode.set(mode)
+        self._view_mode_changed()
+
+    def _outline_changed(self) -> None:
+        self.settings.outline = bool(self.outline_var.get())
+        self.canvas_view.set_options(outline=self.settings.outline)
+        self._save_settings_soon()
+
+    def toggle_outline(self) -> None:
+        self.outline_var.set(not self.outline_var.get())
+        self._outline_changed()
+
+    def _update_opacity_label(self) -> None:
+        self.opacity_label.configure(text=f"{self.opacity_var.get():.0f} %")
+
+    def _opacity_changed(self) -> None:
+        value = min(1.0, max(0.0, float(self.opacity_var.get()) / 100.0))
+        self.settings.opacity = round(value, 3)
+        self._update_opacity_label()
+        self.canvas_view.set_options(opacity=value)
+        self._save_settings_soon()
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity_var.set(round(min(1.0, max(0.0, value)) * 100))
+        self._opacity_changed()
+
+    def nudge_opacity(self, delta: float) -> None:
+        self.set_opacity(self.settings.opacity + delta)
+
+    def _classes_changed(self) -> None:
+        self.settings.hidden_classes = self.class_panel.hidden_ids()
+        self.canvas_view.set_options(visible=self.class_panel.visible_array())
+        self._save_settings_soon()
+
+    def _persons_changed(self) -> None:
+        self.canvas_view.set_options(hidden_persons=self.person_panel.hidden, solo_person=self.person_panel.solo)
+
+    # ================================================================== worker messages
+    def _poll_queue(self) -> None:
+        """Drain the workers' messages (bounded per tick so a flood cannot stall the window)."""
+        self._poll_after = None
+        deadline = time.perf_counter() + 0.05
+        try:
+            while time.perf_counter() < deadline:
+                try:
+                    msg = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    self._handle(msg)
+                except Exception:  # noqa: BLE001 - one bad message must not stop the polling
+                    self.report_callback_exception(*_exc_info())
+        finally:
+            if not self._closing:
+                self._poll_after = self.root.after(POLL_MS, self._poll_queue)
+
+    def _handle(self, msg: object) -> None:
+        if isinstance(msg, ImageStarted):
+            entry = self.images.get(msg.key)
+            if entry is not None:
+                entry.state = State.PARSING
+                self.file_list.refresh(entry)
+                if msg.key == self.current_key:
+                    self._refresh_entry_view(entry)
+            self._update_progress()
+        elif isinstance(msg, ImageParsed):
+            self._image_parsed(msg)
+        elif isinstance(msg, ImageFailed):
+            self._image_failed(msg)
+        elif isinstance(msg, WorkerIdle):
+            self._worker_idle(msg)
+        elif isinstance(msg, PhotoLoaded):
+            self._photo_loaded(msg)
+        elif isinstance(msg, ModelProgress):
+            self.set_status(f"Loading the parsing model: {msg.stage}")
+            if msg.fraction is not None:
+                self.progress.stop()
+                self.progress.configure(mode="determinate", maximum=1.0, value=msg.fraction)
+        elif isinstance(msg, ModelReady):
+            self._model_ready(msg)
+        elif isinstance(msg, ModelFailed):
+            self._model_failed(msg)
+        elif isinstance(msg, JobProgress):
+            if msg.job == "export" and self.export_dialog is not None and self.export_dialog.winfo_exists():
+                self.export_dialog.show_progress(msg.done, msg.total or 0, msg.text)
+        elif isinstance(msg, JobFinished):
+            if msg.job == "scan":
+                self._scan_finished(msg)
+            elif msg.job == "export":
+                self._export_finished(msg)
+        self._update_actions()
+
+    def _remember_photo(self, key: str, rgb: np.ndarray) -> None:
+        self._photos[key] = rgb
+        self._photos.move_to_end(key)
+        total = sum(a.nbytes for a in self._photos.values())
+        while len(self._photos) > 1 and (len(self._photos) > PHOTO_CACHE_ITEMS or total > PHOTO_CACHE_BYTES):
+            _, old = self._photos.popitem(last=False)
+            total -= old.nbytes
+
+    def _image_parsed(self, msg: ImageParsed) -> None:
+        entry = self.images.get(msg.key)
+        if entry is None:  # list cleared meanwhile
+            self.store.discard(msg.key)
+            return
+        entry.state = State.DONE
+        entry.error = ""
+        entry.persons = len(msg.result.persons)
+        entry.seconds = msg.seconds
+        entry.notes = tuple(msg.notes) + tuple(n for n in msg.result.notes if n not in msg.notes)
+        self.file_list.refresh(entry)
+        self._batch_done += 1
+        self._batch_seconds.append(msg.seconds)
+        if msg.key == self.current_key:
+            self._remember_photo(msg.key, msg.rgb)
+            self.current_result = msg.result
+            if self.canvas_view.rgb is not None and self.canvas_view.rgb.shape == msg.rgb.shape:
+                self.canvas_view.set_result(msg.result)
+            else:
+                self.canvas_view.show(msg.rgb, msg.result)
+            self._refresh_panels()
+            self._refresh_entry_view(entry)
+        self._update_progress()
+
+    def _image_failed(self, msg: ImageFailed) -> None:
+        entry = self.images.get(msg.key)
+        if entry is None:
+            return
+        entry.state = State.FAILED
+        entry.error = msg.message
+        self.file_list.refresh(entry)
+        self._batch_done += 1
+        self.set_status(f"{entry.display_name}: {msg.message}", warn=True)
+        if msg.key == self.current_key:
+            self._refresh_entry_view(entry)
+        self._update_progress()
+
+    def _worker_idle(self, msg: WorkerIdle) -> None:
+        counts = self.images.counts()
+        if msg.cancelled:
+            self.set_status(f"Parsing cancelled. {counts[State.WAITING]} image(s) not parsed yet: "
+                            "press Parse (F5) to continue.")
+        else:
+            text = f"Parsing finished: {counts[State.DONE]} done"
+            if counts[State.FAILED]:
+                text += f", {counts[State.FAILED]} failed (hover over them in the list to see why)"
+            self.set_status(text + ".", warn=bool(counts[State.FAILED]))
+        self._batch_total = self._batch_done = 0
+        self._batch_seconds = []
+        self._update_progress()
+        entry = self.images.get(self.current_key) if self.current_key else None
+        if entry is not None:
+            self._refresh_entry_view(entry)
+
+    def _photo_loaded(self, msg: PhotoLoaded) -> None:
+        entry = self.images.get(msg.key)
+        if entry is None:
+            return
+        if msg.rgb is None:
+            self._photo_errors[msg.key] = msg.error or ""
+            if msg.key == self.current_key:
+                self.canvas_view.show(None)
+                self.canvas_view.set_message(f"This image cannot be shown.\n\n{msg.error}")
+                self._refresh_entry_view(entry)
+            return
+        self._remember_photo(msg.key, msg.rgb)
+        if msg.key == self.current_key and self.canvas_view.rgb is None:
+            if self.current_result is None and entry.state is State.DONE:
+                self.current_result = self.store.get(msg.key)
+            self.canvas_view.show(msg.rgb, self.current_result)
+            self._refresh_panels()
+            self._refresh_entry_view(entry)
+
+    # ================================================================== export
+    def open_export_dialog(self, scope: str = "current") -> None:
+        if self.export_dialog is not None and self.export_dialog.winfo_exists():
+            self.export_dialog.lift()
+            return
+        parsed = [e for e in self.images if e.state is State.DONE]
+        if not parsed:
+            messagebox.showinfo(APP_NAME, "There is nothing to export yet: no image has been parsed.",
+                                parent=self.root)
+            return
+        current = self.images.get(self.current_key) if self.current_key else None
+        current_name = current.display_name if current is not None and current.state is State.DONE else None
+        folder = self.settings.export_folder or (str(Path(self.settings.last_folder) / "parsing")
+                                                 if self.settings.last_folder else "")
+        self.export_dialog = ExportDialog(
+            self.root, folder=folder, formats=self.settings.export_formats,
+            only_visible=self.settings.export_only_visible, scope=scope if current_name else "all",
+            current_name=current_name, parsed_count=len(parsed), on_start=self.start_export,
+            on_cancel=self.cancel_export)
+
+    def export_plan(self, request: ExportRequest) -> list[tuple[ImageEntry, Path, str]]:
+        """(entry, output folder, file stem) for each image, avoiding name clashes.
+
+        Subfolders of the opened folder are mirrored, and two images with the same stem in
+        one output folder (``a.jpg`` and ``a.png``) get the extension added to the stem.
+        """
+        if request.scope == "current":
+            entry = self.images.get(self.current_key) if self.current_key else None
+            entries = [entry] if entry is not None and entry.state is State.DONE else []
+        else:
+            entries = [e for e in self.images if e.state is State.DONE]
+        root = self.images.common_root() if request.scope == "all" else None
+        plan = []
+        used: dict[tuple[str, str], int] = {}
+        for e in entries:
+            folder = request.folder
+            if root is not None:
+                try:
+                    folder = request.folder / e.path.parent.relative_to(root)
+                except ValueError:
+                    pass
+            stem = e.path.stem
+            key = (str(folder), stem.casefold())
+            used[key] = used.get(key, 0) + 1
+            if used[key] > 1:
+                stem = f"{e.path.stem}_{e.path.suffix.lstrip('.').lower() or used[key]}"
+            plan.append((e, folder, stem))
+        return plan
+
+    def start_export(self, request: ExportRequest) -> None:
+        from desktop.export import ExportOptions, export_result, output_paths
+
+        plan = self.export_plan(request)
+        if not plan:
+            self.export_dialog.show_finished("Nothing to export.", None, error=True)
+            return
+        existing = sum(1 for _e, folder, stem in plan for p in output_paths(stem, folder, request.formats).values()
+                       if p.exists())
+        if existing and not messagebox.askyesno(
+                APP_NAME, f"{existing} file(s) already exist in the chosen folder and will be replaced. Continue?",
+                parent=self.export_dialog):
+            return
+        self.settings.export_folder = str(request.folder)
+        self.settings.export_formats = list(request.formats)
+        self.settings.export_only_visible = request.only_visible
+        self.save_settings()
+        visible = self.class_panel.visible_array() if request.only_visible else None
+        options = ExportOptions(formats=frozenset(request.formats), opacity=self.settings.opacity,
+                                visible_classes=visible)
+        store, load = self.store, self.load_image
+        items = [(e.key, e.path, e.display_name, folder, stem) for e, folder, stem in plan]
+
+        def run(report, cancel):
+            written: list[Path] = []
+            failures: list[tuple[str, str]] = []
+            done_keys: list[str] = []
+            for i, (key, path, name, folder, stem) in enumerate(items):
+                if cancel.is_set():
+                    break
+                report(i, len(items), f"Exporting {name} ({i + 1} of {len(items)})…")
+                try:
+                    result = store.get(key)
+                    if result is None:
+                        raise RuntimeError("its parsing result is no longer available; parse it again")
+                    image = load(path)
+                    written.extend(export_result(result, image, folder, options, stem=stem))
+                    done_keys.append(key)
+                except Exception as exc:  # noqa: BLE001 - report per image, go on with the others
+                    log.exception("Export of %s failed", path)
+                    failures.append((name, describe_error(exc) if not isinstance(exc, RuntimeError) else str(exc)))
+            report(len(done_keys) + len(failures), len(items), "Finishing…")
+            return {"written": written, "failures": failures, "keys": done_keys, "folder": request.folder,
+                    "total": len(items)}
+
+        self.export_job = BackgroundJob("export", run, self.queue)
+        self.export_dialog.show_running()
+        self.export_job.start()
+        self._update_actions()
+
+    def cancel_export(self) -> None:
+        if self.export_job is not None:
+            self.export_job.cancel()
+
+    def _export_finished(self, msg: JobFinished) -> None:
+        self.export_job = None
+        dialog = self.export_dialog if self.export_dialog is not None and self.export_dialog.winfo_exists() else None
+        if msg.error:
+            text = f"Export failed: {msg.error}"
+            self.set_status(text, warn=True)
+            if dialog:
+                dialog.show_finished(text, None, error=True)
+            return
+        value = msg.value or {}
+        for key in value.get("keys", []):
+            entry = self.images.get(key)
+            if entry is not None:
+                entry.exported = True
+        n_ok, failures = len(value.get("keys", [])), value.get("failures", [])
+        text = f"Exported {n_ok} of {value.get('total', 0)} image(s) ({len(value.get('written', []))} files) to " \
+               f"{value.get('folder')}."
+        if msg.cancelled:
+            text = "Export cancelled. " + text
+        if failures:
+            text += "\n" + "\n".join(f"{name}: {why}" for name, why in failures[:5])
+            if len(failures) > 5:
+                text += f"\n… and {len(failures) - 5} more (see the log file)."
+        self.last_export = value
+        self.set_status(text.splitlines()[0], warn=bool(failures))
+        if dialog:
+            dialog.show_finished(text, value.get("folder"), error=bool(failures))
+
+    # ================================================================== dialogs
+    def show_about(self) -> None:
+        AboutDialog(self.root, self.model_info, self.settings.model_dir or None, str(log_file()))
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.root)
+
+    # ================================================================== settings / closing
+    def _recursive_changed(self) -> None:
+        self.settings.recursive = bool(self.recursive_var.get())
+        self._save_settings_soon()
+
+    def _save_settings_soon(self) -> None:
+        """Save a moment after the last change (a crash then loses at most a second)."""
+        if self._save_after is not None:
+            self.root.after_cancel(self._save_after)
+        self._save_after = self.root.after(1500, self.save_settings)
+
+    def save_settings(self) -> bool:
+        self._save_after = None
+        root = self.root
+        try:
+            zoomed = root.state() == "zoomed" or bool(root.attributes("-zoomed"))
+        except tk.TclError:
+            zoomed = False
+        self.settings.zoomed = zoomed
+        if not zoomed and root.state() == "normal":
+            self.settings.geometry = root.wm_geometry()
+        return settings_mod.save_settings(self.settings)
+
+    def unexported_count(self) -> int:
+        return sum(1 for e in self.images if e.state is State.DONE and not e.exported)
+
+    def close(self, force: bool = False) -> None:
+        """Quit: warn about unexported results, save settings, stop the threads."""
+        if self._closing:
+            return
+        if not force:
+            if self.export_job is not None and not messagebox.askyesno(
+                    APP_NAME, "An export is still running. Quit anyway? (Files already written are complete.)",
+                    parent=self.root):
+                return
+            n = self.unexported_count()
+            if n and not messagebox.askyesno(
+                    APP_NAME, f"{n} parsed image(s) have not been exported; their results will be lost when the "
+                              "application closes.\n\nQuit anyway?", icon="warning", parent=self.root):
+                return
+        self._closing = True
+        try:
+            self.save_settings()
+        except Exception:  # noqa: BLE001 - never block quitting
+            log.exception("Saving settings on exit failed")
+        if self.worker is not None:
+            self.worker.stop()
+        if self.export_job is not None:
+            self.export_job.cancel()
+        self.photo_loader.stop()
+        if self._poll_after is not None:
+            try:
+                self.root.after_cancel(self._poll_after)
+            except tk.TclError:
+                pass
+        self.store.close()
+        self.root.destroy()
+
+
+def _exc_info():
+    import sys
+
+    return sys.exc_info()

@@ -1,0 +1,260 @@
+"""Keep every parsing result of the session within a fixed memory budget.
+
+Going back to an image must never parse it again, yet a folder of 1,000 photos cannot keep
+1,000 full results (each person and part carries a full-size boolean mask) in memory. The
+store therefore has three tiers, all lossless:
+
+1. *hot*: the most recently stored results, as they are, up to ``hot_budget`` bytes
+   (measured with :meth:`ParsingResult.nbytes`);
+2. *cold*: older results packed (masks cropped to their bounding box, bit-packed, then
+   zlib-compressed: typically 100x smaller), up to ``cold_budget`` bytes;
+3. *disk*: packed results beyond that go to a private temporary folder, removed on close.
+
+Packing happens in the thread that calls :meth:`put` (the parse worker), never in the GUI
+thread; :meth:`get` on a packed result unpacks a copy without promoting it, so the GUI
+thread never pays for compressing somebody else's result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import pickle
+import shutil
+import tempfile
+import threading
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop.engine.result import ParsingResult, Part, Person
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+
+
+def _pack_mask(mask: np.ndarray, bbox: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], bytes]:
+    x, y, w, h = (int(v) for v in bbox)
+    crop = mask[y : y + h, x : x + w] if w and h else mask[:0, :0]
+    # Trust the bbox only if it really covers the mask; otherwise keep the whole mask.
+    if int(crop.sum()) != int(mask.sum()):
+        x, y, h, w = 0, 0, mask.shape[0], mask.shape[1]
+        crop = mask
+    return (x, y, w, h), np.packbits(crop.astype(bool, copy=False), axis=None).tobytes()
+
+
+def _unpack_mask(shape: tuple[int, int], box: tuple[int, int, int, int], bits: bytes) -> np.ndarray:
+    x, y, w, h = box
+    mask = np.zeros(shape, dtype=bool)
+    if w and h:
+        flat = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=w * h).astype(bool)
+        mask[y : y + h, x : x + w] = flat.reshape(h, w)
+    return mask
+
+
+def pack_result(result: ParsingResult) -> bytes:
+    """A compact, lossless byte string for ``result`` (see :func:`unpack_result`)."""
+    shape = result.labels.shape
+    persons = []
+    for p in result.persons:
+        box, bits = _pack_mask(p.mask, p.bbox)
+        persons.append((p.id, p.score, p.bbox, p.area, p.part_ids, box, bits))
+    parts = []
+    for p in result.parts:
+        box, bits = _pack_mask(p.mask, p.bbox)
+        parts.append((p.id, p.label, p.name, p.score, p.bbox, p.area, p.person_id, box, bits))
+    payload: dict[str, Any] = {
+        "shape": shape,
+        "labels": result.labels.tobytes(),
+        "labels_dtype": result.labels.dtype.str,
+        "persons": persons,
+        "parts": parts,
+        "class_names": tuple(result.class_names),
+        "palette": np.asarray(result.palette).tolist(),
+        "timings": dict(result.timings),
+        "model": dict(result.model),
+        "notes": list(result.notes),
+    }
+    return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpack_result(blob: bytes) -> ParsingResult:
+    """Rebuild the exact :class:`ParsingResult` that :func:`pack_result` packed."""
+    d = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own bytes, never from outside
+    shape = tuple(d["shape"])
+    labels = np.frombuffer(d["labels"], dtype=np.dtype(d["labels_dtype"])).reshape(shape).copy()
+    persons = [
+        Person(id=i, score=s, mask=_unpack_mask(shape, box, bits), bbox=tuple(bb), area=a, part_ids=tuple(pids))
+        for i, s, bb, a, pids, box, bits in d["persons"]
+    ]
+    parts = [
+        Part(id=i, label=lab, name=n, score=s, mask=_unpack_mask(shape, box, bits), bbox=tuple(bb), area=a,
+             person_id=pid)
+        for i, lab, n, s, bb, a, pid, box, bits in d["parts"]
+    ]
+    return ParsingResult(
+        labels=labels,
+        persons=persons,
+        parts=parts,
+        class_names=tuple(d["class_names"]),
+        palette=np.asarray(d["palette"], dtype=np.uint8),
+        timings=d["timings"],
+        model=d["model"],
+        notes=d["notes"],
+    )
+
+
+class ResultStore:
+    """Thread-safe map ``key -> ParsingResult`` bounded in memory (see module docstring)."""
+
+    def __init__(self, hot_budget: int = 512 * MB, cold_budget: int = 256 * MB, spill_dir: Path | None = None):
+        self.hot_budget = int(hot_budget)
+        self.cold_budget = int(cold_budget)
+        self._lock = threading.Lock()
+        self._hot: OrderedDict[str, tuple[ParsingResult, int]] = OrderedDict()
+        self._cold: OrderedDict[str, bytes] = OrderedDict()
+        self._disk: dict[str, Path] = {}
+        self._hot_bytes = 0
+        self._cold_bytes = 0
+        self._spill_parent = spill_dir
+        self._spill_dir: Path | None = None
+        self._closed = False
+        self._counter = itertools.count()
+
+    # -- queries ------------------------------------------------------------------------
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._hot or key in self._cold or key in self._disk
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._hot) + len(self._cold) + len(self._disk)
+
+    def tier(self, key: str) -> str | None:
+        """``"hot"``, ``"cold"``, ``"disk"`` or ``None`` (for tests and diagnostics)."""
+        with self._lock:
+            if key in self._hot:
+                return "hot"
+            if key in self._cold:
+                return "cold"
+            if key in self._disk:
+                return "disk"
+            return None
+
+    @property
+    def memory_bytes(self) -> int:
+        with self._lock:
+            return self._hot_bytes + self._cold_bytes
+
+    def get(self, key: str) -> ParsingResult | None:
+        """The result for ``key`` or ``None``. Packed results are unpacked (a fresh copy)."""
+        with self._lock:
+            hot = self._hot.get(key)
+            if hot is not None:
+                self._hot.move_to_end(key)
+                return hot[0]
+            blob = self._cold.get(key)
+            path = self._disk.get(key)
+        if blob is None and path is not None:
+            try:
+                blob = path.read_bytes()
+            except OSError as exc:
+                log.error("Cannot read the cached result %s: %s", path, exc)
+                return None
+        if blob is None:
+            return None
+        return unpack_result(blob)
+
+    # -- updates ------------------------------------------------------------------------
+    def put(self, key: str, result: ParsingResult) -> None:
+        """Store ``result`` (replacing any previous one) and pack older ones if over budget."""
+        size = max(1, result.nbytes())
+        with self._lock:
+            self._discard_locked(key)
+            self._hot[key] = (result, size)
+            self._hot_bytes += size
+            overflow = self._take_hot_overflow_locked()
+        self._cool(overflow)
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            self._discard_locked(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            for key in list(self._hot) + list(self._cold) + list(self._disk):
+                self._discard_locked(key)
+
+    def close(self) -> None:
+        """Drop everything and remove the spill folder."""
+        self.clear()
+        with self._lock:
+            self._closed = True
+            spill, self._spill_dir = self._spill_dir, None
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+
+    # -- internals ----------------------------------------------------------------------
+    def _discard_locked(self, key: str) -> None:
+        hot = self._hot.pop(key, None)
+        if hot is not None:
+            self._hot_bytes -= hot[1]
+        blob = self._cold.pop(key, None)
+        if blob is not None:
+            self._cold_bytes -= len(blob)
+        path = self._disk.pop(key, None)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def _take_hot_overflow_locked(self) -> list[tuple[str, ParsingResult]]:
+        out = []
+        # Always keep the newest result hot, whatever its size.
+        while self._hot_bytes > self.hot_budget and len(self._hot) > 1:
+            key, (result, size) = self._hot.popitem(last=False)
+            self._hot_bytes -= size
+            out.append((key, result))
+        return out
+
+    def _cool(self, items: list[tuple[str, ParsingResult]]) -> None:
+        for key, result in items:
+            blob = pack_result(result)  # slow part: outside the lock
+            with self._lock:
+                if key in self._hot or key in self._cold or key in self._disk or self._closed:
+                    continue  # replaced or cleared meanwhile
+                self._cold[key] = blob
+                self._cold_bytes += len(blob)
+                spill = []
+                while self._cold_bytes > self.cold_budget and len(self._cold) > 1:
+                    old_key, old_blob = self._cold.popitem(last=False)
+                    self._cold_bytes -= len(old_blob)
+                    spill.append((old_key, old_blob))
+            for old_key, old_blob in spill:
+                self._spill(old_key, old_blob)
+
+    def _spill(self, key: str, blob: bytes) -> None:
+        try:
+            with self._lock:
+                if self._spill_dir is None:
+                    self._spill_dir = Path(tempfile.mkdtemp(prefix="m2fp-results-", dir=self._spill_parent))
+                folder = self._spill_dir
+            path = folder / f"{next(self._counter):06d}-{zlib.crc32(key.encode('utf-8')):08x}.bin"
+            path.write_bytes(blob)
+        except OSError as exc:
+            # No disk space: keep it in memory rather than lose a result.
+            log.warning("Cannot spill a result to disk (%s); keeping it in memory", exc)
+            with self._lock:
+                self._cold[key] = blob
+                self._cold_bytes += len(blob)
+            return
+        with self._lock:
+            if self._closed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                return
+            self._disk[key] = path

@@ -1,0 +1,144 @@
+"""The list of images the user opened and what we know about each (no Tk here).
+
+Kept separate from the widgets so the navigation rules ("next not reviewed", skipping
+duplicates, names relative to the opened folder) can be tested without a display.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class State(enum.Enum):
+    WAITING = "waiting"
+    PARSING = "parsing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass
+class ImageEntry:
+    """One opened image. ``key`` (the absolute path as text) identifies it everywhere."""
+
+    path: Path
+    display_name: str
+    state: State = State.WAITING
+    error: str = ""
+    reviewed: bool = False
+    exported: bool = False
+    persons: int | None = None
+    seconds: float | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+    def status_text(self) -> str:
+        """Short state for the file list, e.g. ``"done · 2 persons"`` or ``"failed: ..."``."""
+        if self.state is State.FAILED:
+            return f"failed: {self.error}" if self.error else "failed"
+        if self.state is State.PARSING:
+            return "parsing…"
+        if self.state is State.WAITING:
+            return "waiting"
+        people = ""
+        if self.persons is not None:
+            people = f" · {self.persons} person" + ("" if self.persons == 1 else "s")
+        return ("reviewed ✓" if self.reviewed else "done") + people
+
+
+def image_key(path: str | os.PathLike[str]) -> str:
+    return str(Path(path).resolve())
+
+
+class ImageList:
+    """Ordered, duplicate-free list of :class:`ImageEntry`."""
+
+    def __init__(self) -> None:
+        self._entries: list[ImageEntry] = []
+        self._index: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __getitem__(self, i: int) -> ImageEntry:
+        return self._entries[i]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def get(self, key: str) -> ImageEntry | None:
+        i = self._index.get(key)
+        return None if i is None else self._entries[i]
+
+    def index_of(self, key: str | None) -> int | None:
+        return None if key is None else self._index.get(key)
+
+    def add(self, paths: list[Path], root: Path | None = None) -> list[ImageEntry]:
+        """Append the paths not already listed; names are shown relative to ``root``."""
+        added = []
+        for p in paths:
+            path = Path(p).resolve()
+            key = str(path)
+            if key in self._index:
+                continue
+            name = path.name
+            if root is not None:
+                try:
+                    name = path.relative_to(root.resolve()).as_posix()
+                except ValueError:
+                    name = path.name
+            entry = ImageEntry(path=path, display_name=name)
+            self._index[key] = len(self._entries)
+            self._entries.append(entry)
+            added.append(entry)
+        return added
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._index.clear()
+
+    def neighbour(self, key: str | None, step: int) -> ImageEntry | None:
+        """The entry ``step`` places away (clamped to the list), or the first one."""
+        if not self._entries:
+            return None
+        i = self.index_of(key)
+        if i is None:
+            return self._entries[0]
+        j = min(max(i + step, 0), len(self._entries) - 1)
+        return self._entries[j]
+
+    def next_not_reviewed(self, key: str | None) -> ImageEntry | None:
+        """The next entry after ``key`` (wrapping around) that is not reviewed yet."""
+        n = len(self._entries)
+        if n == 0:
+            return None
+        start = self.index_of(key)
+        start = -1 if start is None else start
+        for k in range(1, n + 1):
+            entry = self._entries[(start + k) % n]
+            if not entry.reviewed and entry.state is not State.FAILED:
+                return entry
+        return None
+
+    def counts(self) -> dict[State, int]:
+        out = {s: 0 for s in State}
+        for e in self._entries:
+            out[e.state] += 1
+        return out
+
+    def common_root(self) -> Path | None:
+        """Deepest folder containing every image (used to mirror subfolders on export)."""
+        if not self._entries:
+            return None
+        try:
+            return Path(os.path.commonpath([str(e.path.parent) for e in self._entries]))
+        except ValueError:  # different drives on Windows
+            return None

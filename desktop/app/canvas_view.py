@@ -449,11 +449,12 @@ class CanvasView(ttk.Frame):
         x0, x1 = int(vx[0]), int(vx[-1]) + 1
         y0, y1 = int(vy[0]), int(vy[-1]) + 1
         xs, ys = src_x[x0:x1], src_y[y0:y1]
-        if s >= 1.0:
+        if s >= 2.0:
             # Magnified: nearest neighbour, so the user sees the real pixels.
             photo = self.rgb.take(ys, axis=0).take(xs, axis=1)
         else:
-            # Reduced: filter only the visible box straight to screen size (crop then resize).
+            # Reduced or slightly enlarged: filter only the visible box straight to screen size
+            # (crop then resize), which keeps the photo smooth.
             if self._pil is None:
                 self._pil = Image.fromarray(self.rgb)
             box = (
@@ -503,6 +504,7 @@ class CanvasView(ttk.Frame):
                 img[~mask] = 0
             return img
         if self.outline:
-            thickness = max(1, int(round(float(self.tk.call("tk", "scaling")) / 1.34)))
+            # 2 px at 96 dpi (1 px is lost on busy photos), thicker on high-DPI screens.
+            thickness = max(2, int(round(float(self.tk.call("tk", "scaling")) * 1.5)))
             return render.outline(sample.photo, sample.labels, palette, visible, mask, thickness=thickness)
         return render.blend(sample.photo, sample.labels, palette, self.opacity, visible, mask)

@@ -40,7 +40,7 @@ class ImageEntry:
     def status_text(self) -> str:
         """Short state for the file list, e.g. ``"done · 2 persons"`` or ``"failed: ..."``."""
         if self.state is State.FAILED:
-            return f"failed: {self.error}" if self.error else "failed"
+            return f"failed: {short_reason(self.error, self.path)}" if self.error else "failed"
         if self.state is State.PARSING:
             return "parsing…"
         if self.state is State.WAITING:
@@ -49,6 +49,26 @@ class ImageEntry:
         if self.persons is not None:
             people = f" · {self.persons} person" + ("" if self.persons == 1 else "s")
         return ("reviewed ✓" if self.reviewed else "done") + people
+
+
+def short_reason(message: str, path: Path | None = None, limit: int = 48) -> str:
+    """The gist of an error for a list cell: without the file's path, at most ``limit`` chars.
+
+    ``'"/a/b.jpg" is truncated or corrupt (...)'`` becomes ``"truncated or corrupt (...)"``;
+    the full message stays available in the tooltip and the status bar.
+    """
+    text = " ".join(message.split())
+    if path is not None:
+        for prefix in (f'"{path}" ', f"{path}: ", f"{path} "):
+            if text.startswith(prefix):
+                text = text[len(prefix):]
+                break
+    for verb in ("is ", "was "):
+        if text.startswith(verb):
+            text = text[len(verb):]
+            break
+    text = text.rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def image_key(path: str | os.PathLike[str]) -> str:

@@ -166,8 +166,10 @@ def apply_theme(root: tk.Tk) -> Colors:
     style.map("SideAbsent.TCheckbutton", background=[("active", c.surface)])
     style.configure("Side.TRadiobutton", background=c.surface)
     style.map("Side.TRadiobutton", background=[("active", c.surface)])
-    style.configure("Small.TButton", padding=(pad, max(1, pad // 3)), font=small)
-    style.configure("Small.Toolbutton", padding=(pad, max(1, pad // 3)), font=small)
+    style.configure("Small.TButton", padding=(pad, max(1, pad // 3)), font=small, width=0)
+    style.configure("Small.Toolbutton", padding=(pad, max(1, pad // 3)), font=small, width=0)
+    style.configure("Toolbutton", width=0)
+    _indicator_images(root, style, u)
     style.configure("TRadiobutton", background=c.bg, indicatorbackground=c.surface, indicatormargin=(0, 0, pad, 0))
     style.map("TRadiobutton", background=[("active", c.bg)], indicatorbackground=[("selected", c.accent)])
     style.configure("Horizontal.TScale", background=c.accent, troughcolor="#dde2e9", bordercolor=c.border,
@@ -182,11 +184,102 @@ def apply_theme(root: tk.Tk) -> Colors:
     style.map("Treeview.Heading", background=[("active", c.accent_light)])
     style.configure("TPanedwindow", background=c.border)
     style.configure("Sash", sashthickness=max(4, pad + 1), gripcount=0, background=c.bg)
-    style.configure("TScrollbar", background=c.bg, troughcolor=c.bg, bordercolor=c.bg, arrowcolor=c.muted,
-                    lightcolor=c.bg, darkcolor=c.bg, gripcount=0)
-    style.map("TScrollbar", background=[("active", c.border)])
+    style.configure("TScrollbar", background="#cfd5de", troughcolor=c.surface, bordercolor=c.surface,
+                    arrowcolor=c.muted, lightcolor="#cfd5de", darkcolor="#cfd5de", gripcount=0)
+    style.map("TScrollbar", background=[("active", "#b3bcc9")], lightcolor=[("active", "#b3bcc9")],
+              darkcolor=[("active", "#b3bcc9")])
     style.configure("TCombobox", fieldbackground=c.surface, background=c.surface, arrowcolor=c.text)
     style.configure("TEntry", fieldbackground=c.surface)
     style.configure("TNotebook", background=c.bg, bordercolor=c.border)
     style.configure("TNotebook.Tab", padding=(pad * 2, pad // 2))
     return c
+
+
+def _indicator_images(root: tk.Tk, style: ttk.Style, u: int) -> None:
+    """Crisp, DPI-sized check and radio indicators (clam's own are tiny crosses).
+
+    Drawn with Pillow at 4x and reduced, so edges are smooth at any scaling. The images
+    are stored on ``root`` because Tk only keeps a weak reference to them.
+    """
+    try:
+        from PIL import Image, ImageDraw, ImageTk
+    except ImportError:  # pragma: no cover - Pillow is a hard dependency
+        return
+    c = COLORS
+    box = max(12, int(round(u * 0.8)))
+    gap = max(4, u // 3)
+    k = 4
+
+    def canvas() -> tuple[Image.Image, ImageDraw.ImageDraw]:
+        im = Image.new("RGBA", ((box + gap) * k, box * k), (0, 0, 0, 0))
+        return im, ImageDraw.Draw(im)
+
+    def finish(im: Image.Image) -> ImageTk.PhotoImage:
+        return ImageTk.PhotoImage(im.resize((box + gap, box), Image.Resampling.LANCZOS), master=root)
+
+    def check(selected: bool, disabled: bool) -> ImageTk.PhotoImage:
+        im, d = canvas()
+        r = box * k // 5
+        rect = (k, k, box * k - k, box * k - k)
+        if selected:
+            fill = c.border if disabled else c.accent
+            d.rounded_rectangle(rect, radius=r, fill=fill, outline=fill, width=k)
+            pts = [(box * k * 0.24, box * k * 0.52), (box * k * 0.43, box * k * 0.71), (box * k * 0.77, box * k * 0.3)]
+            d.line(pts, fill="#ffffff", width=max(k, int(box * k * 0.13)), joint="curve")
+        else:
+            d.rounded_rectangle(rect, radius=r, fill=c.bg if disabled else c.surface,
+                                outline=c.border if disabled else "#8d98a8", width=k + k // 2)
+        return finish(im)
+
+    def radio(selected: bool, disabled: bool) -> ImageTk.PhotoImage:
+        im, d = canvas()
+        rect = (k, k, box * k - k, box * k - k)
+        if selected:
+            fill = c.border if disabled else c.accent
+            d.ellipse(rect, fill=fill)
+            m = box * k * 0.32
+            d.ellipse((m, m, box * k - m, box * k - m), fill="#ffffff")
+        else:
+            d.ellipse(rect, fill=c.bg if disabled else c.surface, outline=c.border if disabled else "#8d98a8",
+                      width=k + k // 2)
+        return finish(im)
+
+    images = {}
+    for kind, draw in (("check", check), ("radio", radio)):
+        images[kind] = {
+            "off": draw(False, False), "on": draw(True, False),
+            "off_dis": draw(False, True), "on_dis": draw(True, True),
+        }
+    knob = max(12, int(round(u * 0.9)))
+    im = Image.new("RGBA", (knob * k, knob * k), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    d.ellipse((k, k, knob * k - k, knob * k - k), fill=c.accent, outline="#ffffff", width=2 * k)
+    images["knob"] = {"on": ImageTk.PhotoImage(im.resize((knob, knob), Image.Resampling.LANCZOS), master=root)}
+    im = Image.new("RGBA", (knob * k, knob * k), (0, 0, 0, 0))
+    d = ImageDraw.Draw(im)
+    d.ellipse((k, k, knob * k - k, knob * k - k), fill=c.accent_dark, outline="#ffffff", width=2 * k)
+    images["knob"]["active"] = ImageTk.PhotoImage(im.resize((knob, knob), Image.Resampling.LANCZOS), master=root)
+    root._m2fp_indicators = images  # type: ignore[attr-defined]
+    try:
+        for kind, widget in (("check", "Checkbutton"), ("radio", "Radiobutton")):
+            im = images[kind]
+            element = f"M2fp.{widget}.indicator"
+            if element not in style.element_names():
+                style.element_create(element, "image", im["off"],
+                                     ("disabled", "selected", im["on_dis"]), ("disabled", im["off_dis"]),
+                                     ("selected", im["on"]), sticky="w")
+            style.layout(f"T{widget}", [
+                (f"{widget}.padding", {"sticky": "nswe", "children": [
+                    (element, {"side": "left", "sticky": ""}),
+                    (f"{widget}.focus", {"side": "left", "sticky": "w", "children": [
+                        (f"{widget}.label", {"sticky": "nswe"})]})]})])
+        if "M2fp.Horizontal.Scale.slider" not in style.element_names():
+            style.element_create("M2fp.Horizontal.Scale.slider", "image", images["knob"]["on"],
+                                 ("pressed", images["knob"]["active"]), ("active", images["knob"]["active"]))
+        style.layout("Horizontal.TScale", [
+            ("Horizontal.Scale.trough", {"sticky": "we", "children": [
+                ("M2fp.Horizontal.Scale.slider", {"side": "left", "sticky": ""})]})])
+        style.configure("Horizontal.TScale", troughrelief="flat", borderwidth=0, troughcolor="#d5dbe3",
+                        groovewidth=max(4, u // 4))
+    except tk.TclError:
+        log.debug("Custom indicators unavailable", exc_info=True)

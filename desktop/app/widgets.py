@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import tkinter as tk
 from tkinter import ttk
 
@@ -23,20 +22,21 @@ class ScrollableFrame(ttk.Frame):
         self._canvas.configure(yscrollcommand=self._on_scroll)
         self._canvas.grid(row=0, column=0, sticky="nsew")
         self._bar.grid(row=0, column=1, sticky="ns")
-        self._bar.grid_remove()
         self.columnconfigure(0, weight=1)
         self.rowconfigure(0, weight=1)
         self.inner.bind("<Configure>", self._on_inner_configure)
         self._canvas.bind("<Configure>", self._on_canvas_configure)
-        self.bind("<Enter>", self._bind_wheel)
-        self.bind("<Leave>", self._unbind_wheel)
+        self._canvas.configure(yscrollincrement=max(8, int(float(self.tk.call("tk", "scaling")) * 12)))
+        # One global wheel binding that acts only when the pointer is over this panel
+        # (Enter/Leave would fire on every child widget the pointer crosses).
+        self.bind_all("<MouseWheel>", self._on_wheel, add="+")
+        self.bind_all("<Button-4>", lambda e: self._scroll(-2) if self._owns(e) else None, add="+")
+        self.bind_all("<Button-5>", lambda e: self._scroll(2) if self._owns(e) else None, add="+")
 
     def _on_scroll(self, first: str, last: str) -> None:
+        # The bar stays in place even when everything fits: hiding it would make the panel
+        # change width (and the image view jump) every time the content height changes.
         self._bar.set(first, last)
-        if float(first) <= 0.0 and float(last) >= 1.0:
-            self._bar.grid_remove()
-        else:
-            self._bar.grid()
 
     def _on_inner_configure(self, _event: tk.Event) -> None:
         self._canvas.configure(scrollregion=self._canvas.bbox("all"))
@@ -45,20 +45,20 @@ class ScrollableFrame(ttk.Frame):
     def _on_canvas_configure(self, event: tk.Event) -> None:
         self._canvas.itemconfigure(self._window, width=event.width)
 
-    def _bind_wheel(self, _event: tk.Event) -> None:
-        if sys.platform.startswith("linux"):
-            self.bind_all("<Button-4>", lambda _e: self._canvas.yview_scroll(-2, "units"), add=False)
-            self.bind_all("<Button-5>", lambda _e: self._canvas.yview_scroll(2, "units"), add=False)
-        else:
-            self.bind_all("<MouseWheel>", self._on_wheel, add=False)
-
-    def _unbind_wheel(self, _event: tk.Event) -> None:
-        for seq in ("<Button-4>", "<Button-5>", "<MouseWheel>"):
-            self.unbind_all(seq)
+    def _owns(self, event: tk.Event) -> bool:
+        try:
+            return str(event.widget).startswith(str(self))
+        except (tk.TclError, AttributeError):
+            return False
 
     def _on_wheel(self, event: tk.Event) -> None:
-        if self._bar.winfo_ismapped():
-            self._canvas.yview_scroll(-1 if event.delta > 0 else 1, "units")
+        if self._owns(event):
+            self._scroll(-1 if event.delta > 0 else 1)
+
+    def _scroll(self, units: int) -> None:
+        first, last = self._canvas.yview()
+        if first > 0.0 or last < 1.0:
+            self._canvas.yview_scroll(units, "units")
 
     def scroll_to_top(self) -> None:
         self._canvas.yview_moveto(0)

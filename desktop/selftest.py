@@ -363,7 +363,7 @@ def default_report_path() -> Path:
 
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="m2fp-desktop --self-test",
+        prog="m2fp-desktop",
         description="Check that this installation can load a model and parse the bundled sample photo.",
         epilog="Exit codes: 0 passed, 1 failed (the reason is printed), 2 bad command line.",
     )

@@ -223,13 +223,17 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
         try:
             im = Image.open(fh)
         except UnidentifiedImageError:
+            fh.seek(0)
+            fmt = _magic_format(fh.read(16))
+            if fmt:
+                raise _fail(path, f"is truncated or corrupt (it starts like a {fmt} file but its header cannot be read).") from None
             raise _fail(path, "is not an image Pillow can read (unrecognised file format).") from None
         except Image.DecompressionBombError as exc:
             raise _fail(path, f"is too large: {_one_line(exc)}") from None
         except MemoryError:
             raise _fail(path, "is too large to open with the available memory.") from None
         except Exception as exc:  # broken headers raise SyntaxError, struct.error, EOFError...
-            raise _fail(path, f"is corrupt or not a supported image ({_one_line(exc) or type(exc).__name__}).") from None
+            raise _fail(path, f"is truncated or corrupt ({_one_line(exc) or type(exc).__name__}).") from None
         with im:
             _check_size(path, im.size, max_pixels)
             mode, fmt = im.mode, im.format or ""
@@ -278,16 +282,48 @@ def _exif_orientation(im: Image.Image) -> int | None:
         return None
 
 
+#: Formats Pillow can identify but not decode (videos, scientific containers): never photos.
+_IDENTIFY_ONLY = {"MPEG", "BUFR", "GRIB", "HDF5"}
+
+
+def _magic_format(prefix: bytes) -> str | None:
+    """The first Pillow format whose signature check accepts these leading bytes, if any.
+
+    Only plugins with a real signature test are asked (formats without magic bytes, such as
+    TGA, would match arbitrary data).
+    """
+    Image.init()
+    for fmt, (_factory, accept) in Image.OPEN.items():
+        if accept is None or fmt in _IDENTIFY_ONLY:
+            continue
+        try:
+            verdict = accept(prefix)
+        except Exception:
+            continue
+        if verdict and not isinstance(verdict, str):
+            return fmt
+    return None
+
+
 def is_image_file(path: str | os.PathLike[str]) -> bool:
-    """True when Pillow recognises the file's *content* as an image (the extension is ignored).
+    """True when the file's *content* is an image (the extension is ignored).
 
     Only the header is read; nothing is decoded, so this is cheap enough for folder scans.
-    A recognised file can still fail :func:`load_image` later (truncated, too large).
+    A file whose signature says "image" but whose header is broken still counts, so that a
+    corrupt photo in a scanned folder is reported as a failure instead of vanishing.
     """
     try:
-        with open(path, "rb") as fh, Image.open(fh) as im:
-            return im.size[0] > 0 and im.size[1] > 0
-    except Exception:
+        with open(path, "rb") as fh:
+            prefix = fh.read(16)
+            if not prefix:
+                return False
+            fh.seek(0)
+            try:
+                with Image.open(fh) as im:
+                    return im.format not in _IDENTIFY_ONLY and im.size[0] > 0 and im.size[1] > 0
+            except Exception:
+                return _magic_format(prefix) is not None
+    except OSError:
         return False
 
 

@@ -239,6 +239,37 @@ def test_truncated_files_are_errors(tmp_path, fmt):
     _assert_clean_error(exc, bad, "truncated")
 
 
+def test_broken_header_is_recognised_and_reported(tmp_path):
+    """A photo cut inside its header is still 'an image' for folder scans, and fails clearly."""
+    whole = save_rgb(tmp_path / "whole.jpg", pattern(64, 64))
+    for fraction in (0.1, 0.3):
+        bad = truncated_copy(whole, tmp_path / f"cut{fraction}.jpg", fraction)
+        assert is_image_file(bad)
+        with pytest.raises(ImageLoadError) as exc:
+            load_image(bad)
+        _assert_clean_error(exc, bad, "truncated or corrupt")
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x13" * 40)
+    assert is_image_file(garbage)
+    with pytest.raises(ImageLoadError) as exc:
+        load_image(garbage)
+    _assert_clean_error(exc, garbage, "corrupt", "PNG")
+
+
+def test_non_photo_files_are_not_images(tmp_path):
+    samples = {
+        "clip.mpg": b"\x00\x00\x01\xb3" + b"\x14\x00\xf0\x13" + b"\x00" * 40,  # Pillow identifies MPEG but cannot decode it
+        "doc.pdf": b"%PDF-1.4\n" + b"x" * 40,
+        "data.zip": b"PK\x03\x04" + b"\x00" * 40,
+        "empty.png": b"",
+    }
+    for name, data in samples.items():
+        (tmp_path / name).write_bytes(data)
+        assert not is_image_file(tmp_path / name), name
+    assert not is_image_file(tmp_path / "missing.png")
+    assert not is_image_file(tmp_path)
+
+
 def test_folder_named_like_an_image(tmp_path):
     (tmp_path / "x.jpg").mkdir()
     with pytest.raises(ImageLoadError) as exc:

@@ -246,6 +246,19 @@ class CanvasView(ttk.Frame):
         self._clamp()
         self.request_redraw()
 
+    def center_on(self, x: float, y: float, scale: float | None = None) -> None:
+        """Put image pixel (x, y) in the middle of the pane, optionally at a new zoom."""
+        if self.rgb is None:
+            return
+        if scale is not None:
+            self.scale = min(MAX_SCALE, max(MIN_SCALE, scale))
+        pw, ph = self._pane_size()
+        self.ox = x + 0.5 - pw / (2 * self.scale)
+        self.oy = y + 0.5 - ph / (2 * self.scale)
+        self._fitted = False
+        self._clamp()
+        self.request_redraw()
+
     def pan(self, dx_screen: float, dy_screen: float) -> None:
         self.ox -= dx_screen / self.scale
         self.oy -= dy_screen / self.scale

@@ -150,6 +150,8 @@ class MainWindow:
                                      "File ▸ Open images… (Ctrl+O), File ▸ Open folder… (Ctrl+Shift+O)"
                                      + (", or drop files here" if dnd else ""))
         self._update_actions()
+        # Shown now, and again with the model's status so it is not overwritten unseen.
+        self._startup_warning = settings_warning
         if settings_warning:
             self.set_status(settings_warning, warn=True)
         self._poll_after = root.after(POLL_MS, self._poll_queue)
@@ -525,7 +527,9 @@ class MainWindow:
         self._show_progress(False)
         name = msg.info.get("name", "model")
         detail = ", ".join(v for v in (msg.info.get("runtime"), msg.info.get("precision")) if v)
-        self.set_status(f"Model ready: {name}" + (f" ({detail})" if detail else "") + f" in {msg.seconds:.1f} s.")
+        text = f"Model ready: {name}" + (f" ({detail})" if detail else "") + f" in {msg.seconds:.1f} s."
+        self.set_status(self._with_startup_warning(text), warn=bool(self._startup_warning))
+        self._startup_warning = None
         self.parse_remaining()
 
     def _model_failed(self, msg: ModelFailed) -> None:
@@ -533,12 +537,17 @@ class MainWindow:
         self.worker = None
         self.progress.stop()
         self._show_progress(False)
-        self.set_status("No model: images can be viewed but not parsed. Model ▸ Choose model folder…", warn=True)
+        self.set_status(self._with_startup_warning(
+            "No model: images can be viewed but not parsed. Model ▸ Choose model folder…"), warn=True)
+        self._startup_warning = None
         for e in self.images:
             if e.state is State.PARSING:
                 e.state = State.WAITING
                 self.file_list.refresh(e)
         self.show_model_dialog("" if msg.not_found else msg.message, msg.target)
+
+    def _with_startup_warning(self, text: str) -> str:
+        return f"{text}  ⚠ {self._startup_warning}" if self._startup_warning else text
 
     def show_model_dialog(self, problem: str = "", target: str | None = None) -> None:
         if self.model_dialog is not None and self.model_dialog.winfo_exists():
@@ -1195,6 +1204,9 @@ class MainWindow:
                               "application closes.\n\nQuit anyway?", icon="warning", parent=self.root):
                 return
         self._closing = True
+        if self._save_after is not None:
+            self.root.after_cancel(self._save_after)
+            self._save_after = None
         try:
             self.save_settings()
         except Exception:  # noqa: BLE001 - never block quitting

@@ -54,6 +54,17 @@ Image.MAX_IMAGE_PIXELS = None
 
 _WHITE = (255, 255, 255, 255)
 _MULTI_PAGE_FORMATS = {"TIFF", "MPO", "PDF", "DCX", "FLI", "SPIDER", "IM", "MIC"}
+#: Formats Pillow can identify but not decode (videos, scientific containers): never photos.
+_IDENTIFY_ONLY = {"MPEG", "BUFR", "GRIB", "HDF5"}
+#: Formats never opened at all: EPS is rendered by running Ghostscript on the file, which
+#: is not something to do with an arbitrary file from a user's folder.
+_REFUSED = {"EPS"} | _IDENTIFY_ONLY
+
+
+def _readable_formats() -> list[str]:
+    """Pillow formats we let ``Image.open`` try (all registered plugins minus :data:`_REFUSED`)."""
+    Image.init()
+    return [fmt for fmt in Image.OPEN if fmt not in _REFUSED]
 
 
 @dataclass
@@ -221,7 +232,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT
     notes: list[str] = []
     with fh:
         try:
-            im = Image.open(fh)
+            im = Image.open(fh, formats=_readable_formats())
         except UnidentifiedImageError:
             fh.seek(0)
             fmt = _magic_format(fh.read(16))
@@ -282,10 +293,6 @@ def _exif_orientation(im: Image.Image) -> int | None:
         return None
 
 
-#: Formats Pillow can identify but not decode (videos, scientific containers): never photos.
-_IDENTIFY_ONLY = {"MPEG", "BUFR", "GRIB", "HDF5"}
-
-
 def _magic_format(prefix: bytes) -> str | None:
     """The first Pillow format whose signature check accepts these leading bytes, if any.
 
@@ -294,7 +301,7 @@ def _magic_format(prefix: bytes) -> str | None:
     """
     Image.init()
     for fmt, (_factory, accept) in Image.OPEN.items():
-        if accept is None or fmt in _IDENTIFY_ONLY:
+        if accept is None or fmt in _REFUSED:
             continue
         try:
             verdict = accept(prefix)
@@ -319,8 +326,8 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
                 return False
             fh.seek(0)
             try:
-                with Image.open(fh) as im:
-                    return im.format not in _IDENTIFY_ONLY and im.size[0] > 0 and im.size[1] > 0
+                with Image.open(fh, formats=_readable_formats()) as im:
+                    return im.size[0] > 0 and im.size[1] > 0
             except Exception:
                 return _magic_format(prefix) is not None
     except OSError:

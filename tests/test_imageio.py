@@ -260,12 +260,15 @@ def test_non_photo_files_are_not_images(tmp_path):
     samples = {
         "clip.mpg": b"\x00\x00\x01\xb3" + b"\x14\x00\xf0\x13" + b"\x00" * 40,  # Pillow identifies MPEG but cannot decode it
         "doc.pdf": b"%PDF-1.4\n" + b"x" * 40,
+        "drawing.eps": b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",  # would run Ghostscript
         "data.zip": b"PK\x03\x04" + b"\x00" * 40,
         "empty.png": b"",
     }
     for name, data in samples.items():
         (tmp_path / name).write_bytes(data)
         assert not is_image_file(tmp_path / name), name
+    with pytest.raises(ImageLoadError, match="is not an image Pillow can read"):
+        load_image(tmp_path / "drawing.eps")
     assert not is_image_file(tmp_path / "missing.png")
     assert not is_image_file(tmp_path)
 

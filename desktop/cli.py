@@ -273,8 +273,9 @@ def process(job: Job, parser, options: ExportOptions, max_pixels: int) -> str:
     decode = time.perf_counter() - t0
     result = parser.parse(image.rgb, notes=list(image.notes))
     result.timings.setdefault("decode", decode)
+    digest = sha256_file(job.entry.path) if "json" in options.formats else None
     try:
-        export_result(result, image, job.out_dir, options, stem=job.stem, sha256=sha256_file(job.entry.path))
+        export_result(result, image, job.out_dir, options, stem=job.stem, sha256=digest)
     except OSError as exc:
         raise OSError(f"cannot write the outputs to \"{job.out_dir}\": {exc.strerror or exc}") from exc
     persons = len(result.persons)

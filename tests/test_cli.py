@@ -225,6 +225,27 @@ def test_one_bad_file_never_stops_the_batch(tmp_path, run, small_photos, monkeyp
     assert outputs(tmp_path / "out") == ["a.json", "c.json"]
 
 
+def test_ctrl_c_stops_cleanly(tmp_path, run, small_photos, monkeypatch, tiny_parser):
+    for name in ("a.png", "b.png", "c.png"):
+        save_rgb(tmp_path / "in" / name, small_photos["astronaut_crop"])
+
+    class Interrupted:
+        info = tiny_parser.info
+        calls = 0
+
+        def parse(self, rgb, notes=None):
+            Interrupted.calls += 1
+            if Interrupted.calls == 2:
+                raise KeyboardInterrupt
+            return tiny_parser.parse(rgb, notes=notes)
+
+    monkeypatch.setattr(cli, "_load_parser", lambda args: Interrupted())
+    code, stdout, _ = run(tmp_path / "in", "--out", tmp_path / "out", "--formats", "labels,json")
+    assert code == 130
+    assert "Interrupted" in stdout and "1 parsed" in stdout
+    assert outputs(tmp_path / "out") == ["a.json", "a_labels.png"]  # nothing half-written, c never started
+
+
 def test_pixel_limit_option(tmp_path, run, small_photos):
     save_rgb(tmp_path / "big.png", small_photos["astronaut"])  # 48 x 48
     save_rgb(tmp_path / "small.png", small_photos["astronaut"][:10, :10])

@@ -72,16 +72,26 @@ class AboutDialog(Dialog):
         rows: list[tuple[str, str]] = []
         info = dict(model_info or {})
         if info:
-            for key in ("name", "source", "runtime", "precision", "threads"):
-                if info.get(key):
-                    rows.append((f"Model {key}", str(info.pop(key))))
+            titles = {"name": "Model", "source": "Model source", "found_in": "Found in", "runtime": "Runtime",
+                      "precision": "Precision", "threads": "Threads", "load_seconds": "Load time"}
+            for key, title in titles.items():
+                value = info.pop(key, None)
+                if value:
+                    rows.append((title, f"{value} s" if key == "load_seconds" else str(value)))
+            info.pop("torch", None)  # listed with the versions below
             versions_text = info.pop("versions", None)
             for key, value in info.items():
-                rows.append((f"Model {key}", str(value)))
+                rows.append((key.replace("_", " ").capitalize(), str(value)))
             if versions_text:
                 rows.append(("Engine versions", str(versions_text)))
         else:
             rows.append(("Model", "not loaded"))
+        try:
+            from desktop.engine import MODEL_URL
+
+            rows.append(("Published by", f"ModelScope, {MODEL_URL}"))
+        except ImportError:  # engine broken: the About box must still open
+            pass
         if model_dir:
             rows.append(("Model folder", model_dir))
         rows.extend(versions(self))

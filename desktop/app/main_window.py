@@ -244,13 +244,13 @@ class MainWindow:
         def sep() -> None:
             ttk.Separator(bar, orient="vertical").pack(side="left", fill="y", padx=pad)
 
-        button("open", "Open images…", self.ask_open_files, "Open one or more images (Ctrl+O)")
-        button("folder", "Open folder…", self.ask_open_folder, "Open every image of a folder (Ctrl+Shift+O)")
+        button("open", "Open…", self.ask_open_files, "Open one or more images (Ctrl+O)")
+        button("folder", "Folder…", self.ask_open_folder, "Open every image of a folder (Ctrl+Shift+O)")
         sep()
         button("parse", "Parse", self.parse_remaining, "Parse the images still waiting (F5)")
         button("cancel", "Cancel", self.cancel_parsing, "Stop parsing after the current image (Esc)")
         sep()
-        button("prev", "◀ Previous", lambda: self.go(-1), "Previous image (A or ←)")
+        button("prev", "◀ Prev", lambda: self.go(-1), "Previous image (A or ←)")
         button("next", "Next ▶", lambda: self.go(1), "Next image (D or →)")
         button("reviewed", "✓ Reviewed", self.toggle_reviewed, "Mark this image as reviewed (Space)")
         button("next_todo", "Next to review", self.next_not_reviewed, "Next image not reviewed yet (N)")

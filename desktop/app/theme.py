@@ -147,7 +147,7 @@ def apply_theme(root: tk.Tk) -> Colors:
                     lightcolor=c.accent, darkcolor=c.accent)
     style.map("Accent.TButton", background=[("disabled", c.border), ("pressed", c.accent_dark), ("active", c.accent_dark)],
               foreground=[("disabled", "#ffffff")])
-    style.configure("Toolbutton", background=c.surface, padding=(pad * 2, pad), relief="flat", borderwidth=1,
+    style.configure("Toolbutton", background=c.surface, padding=(int(pad * 1.5), pad), relief="flat", borderwidth=1,
                     bordercolor=c.surface)
     style.map(
         "Toolbutton",

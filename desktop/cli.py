@@ -117,7 +117,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated outputs among {','.join(FORMATS)} (default: all)")
     p.add_argument("--classes", metavar="LIST",
                    help="only draw these classes (names or ids, comma-separated) in colour and overlay images")
-    p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay colour opacity, 0..1 (default 0.5)")
+    p.add_argument("--opacity", type=_opacity, default=0.5, metavar="0..1", help="overlay colour opacity, 0..1 (default 0.5)")
     p.add_argument("--skip-existing", action="store_true",
                    help="skip images whose requested outputs all exist (resume); otherwise outputs are replaced")
     p.add_argument("--max-pixels", type=_max_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",

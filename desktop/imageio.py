@@ -192,8 +192,7 @@ def _to_rgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
     if mode == "RGB":
         return np.array(im, dtype=np.uint8)
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        what = "floating-point image" if mode == "F" else "grayscale image"
-        gray = _scale_to_uint8(np.asarray(im), notes, what if mode != "F" else "image")
+        gray = _scale_to_uint8(np.asarray(im), notes, "image" if mode == "F" else "grayscale image")
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode in ("RGBA", "RGBa", "LA", "La", "PA") or (mode == "P" and "transparency" in im.info):
         return np.array(_flatten_alpha(im, notes), dtype=np.uint8)

@@ -61,7 +61,14 @@ def make_window(gui_env, tiny_model_dir):
                 win.close(force=True)
             except tk.TclError:
                 pass
-    # Collect Tk variables here, in the main thread (a worker thread must never run their __del__).
+        for thread in (win.worker, win.export_job, win.scan_job, win.photo_loader):
+            if thread is not None:
+                thread.join(10)
+    # Drop every reference and collect here, in the main thread: a Tk interpreter (or a Tk
+    # variable) freed by a garbage collection that happens to run in a worker thread
+    # aborts the process ("Tcl_AsyncDelete: async handler deleted by the wrong thread").
+    windows.clear()
+    win = None
     gc.collect()
 
 
@@ -549,10 +556,12 @@ def test_model_dialog_download_progress_and_cancel(gui_env, tmp_path):
         assert chosen == [tmp_path / "model"]
     finally:
         root.destroy()
+        dialog = root = None
+        gc.collect()
 
 
 def test_callback_errors_are_reported_and_the_window_survives(make_window, caplog):
-    win = make_window(wait_model=False)
+    win = make_window()
     root = win.root
     root.after(0, lambda: 1 / 0)
     pump(root, 0.2)

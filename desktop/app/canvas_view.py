@@ -100,6 +100,7 @@ class CanvasView(ttk.Frame):
         # What is shown.
         self.rgb: np.ndarray | None = None
         self._pil: Image.Image | None = None
+        self._levels: dict[int, Image.Image] = {}
         self.result: ParsingResult | None = None
         self._person_map: np.ndarray | None = None
         self._persons_by_score: list = []
@@ -150,6 +151,7 @@ class CanvasView(ttk.Frame):
         same_size = self.rgb is not None and rgb is not None and self.rgb.shape == rgb.shape
         self.rgb = rgb
         self._pil = None
+        self._levels = {}
         self._sample_cache.clear()
         self._set_result(result)
         self.hidden_persons = set()
@@ -353,8 +355,11 @@ class CanvasView(ttk.Frame):
         self._on_motion(event)
 
     def _on_release(self, _event: tk.Event) -> None:
+        was_dragging = self._drag is not None
         self._drag = None
         self.canvas.configure(cursor="crosshair")
+        if was_dragging:
+            self.request_redraw()  # the smooth version of the frame shown while dragging
 
     def _on_wheel(self, event: tk.Event) -> None:
         # Windows reports multiples of 120; macOS small integers. Either way: the sign.
@@ -447,7 +452,7 @@ class CanvasView(ttk.Frame):
         """The visible part of the photo (and labels) resampled to screen pixels."""
         assert self.rgb is not None
         labels = self.result.labels if self.result is not None else None
-        key = (id(self.rgb), id(labels), self.scale, self.ox, self.oy, pw, ph)
+        key = (id(self.rgb), id(labels), self.scale, self.ox, self.oy, pw, ph, self._drag is not None)
         for s in self._sample_cache:
             if s.key == key:
                 return s
@@ -462,27 +467,46 @@ class CanvasView(ttk.Frame):
         x0, x1 = int(vx[0]), int(vx[-1]) + 1
         y0, y1 = int(vy[0]), int(vy[-1]) + 1
         xs, ys = src_x[x0:x1], src_y[y0:y1]
-        if s >= 2.0:
-            # Magnified: nearest neighbour, so the user sees the real pixels.
+        fast = self._drag is not None  # while dragging, speed beats smoothness
+        if s >= 2.0 or s == 1.0 or fast:
+            # Magnified (or 100 %): nearest neighbour, so the user sees the real pixels.
             photo = self.rgb.take(ys, axis=0).take(xs, axis=1)
         else:
             # Reduced or slightly enlarged: filter only the visible box straight to screen size
-            # (crop then resize), which keeps the photo smooth.
-            if self._pil is None:
-                self._pil = Image.fromarray(self.rgb)
+            # (crop then resize), from a pre-reduced copy when zoomed far out.
+            source, factor = self._photo_level(s)
             box = (
-                max(0.0, self.ox + x0 / s),
-                max(0.0, self.oy + y0 / s),
-                min(float(w), self.ox + x1 / s),
-                min(float(h), self.oy + y1 / s),
+                max(0.0, self.ox + x0 / s) / factor,
+                max(0.0, self.oy + y0 / s) / factor,
+                min(float(w), self.ox + x1 / s) / factor,
+                min(float(h), self.oy + y1 / s) / factor,
             )
-            photo = np.asarray(
-                self._pil.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
-            )
+            photo = np.asarray(source.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box))
         lab = labels.take(ys, axis=0).take(xs, axis=1) if labels is not None else None
         sample = _Sample(key, x0, y0, xs, ys, photo, lab)
         self._sample_cache = [sample]
         return sample
+
+    def _photo_level(self, scale: float) -> tuple[Image.Image, int]:
+        """The photo reduced by the largest power of two not finer than ``scale`` needs.
+
+        Resizing a 24-megapixel photo to screen size on every pan is slow; halving it once
+        per level (``Image.reduce`` averages, so no aliasing) and resizing that is not.
+        """
+        if self._pil is None:
+            self._pil = Image.fromarray(self.rgb)
+            self._levels = {1: self._pil}
+        factor = 1
+        while factor < 16 and scale * factor * 2 <= 1.0:
+            factor *= 2
+        if factor not in self._levels:
+            smaller = max(f for f in self._levels if f < factor)
+            img = self._levels[smaller]
+            while smaller < factor:
+                img = img.reduce(2)
+                smaller *= 2
+                self._levels[smaller] = img
+        return self._levels[factor], factor
 
     def _pixel_mask(self, sample: _Sample) -> np.ndarray | None:
         """Screen pixels allowed to show colour given the per-person filters (None = all)."""

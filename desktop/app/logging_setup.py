@@ -80,4 +80,29 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"))
     root.addHandler(handler)
     logging.captureWarnings(True)
+    _log_uncaught_exceptions()
     return path
+
+
+def _log_uncaught_exceptions() -> None:
+    """Send exceptions nobody caught (main thread or any worker thread) to the log file too."""
+    import threading
+
+    previous_sys, previous_thread = sys.excepthook, threading.excepthook
+
+    def sys_hook(exc_type, exc, tb):
+        logging.getLogger("desktop").critical("Uncaught exception", exc_info=(exc_type, exc, tb))
+        previous_sys(exc_type, exc, tb)
+
+    def thread_hook(args):
+        if args.exc_type is not SystemExit:
+            name = args.thread.name if args.thread else "?"
+            logging.getLogger("desktop").critical("Uncaught exception in thread %s", name,
+                                                  exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+        previous_thread(args)
+
+    if getattr(sys.excepthook, "_m2fp", False):
+        return
+    sys_hook._m2fp = True  # type: ignore[attr-defined]
+    sys.excepthook = sys_hook
+    threading.excepthook = thread_hook

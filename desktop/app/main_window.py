@@ -296,6 +296,10 @@ class MainWindow:
         self.side = side
         inner = side.inner
 
+        # What this image is (size, persons, parse time): first, so it is never scrolled away.
+        self.info_label = ttk.Label(inner, text="", style="SideValueMuted.TLabel", justify="left",
+                                    wraplength=u * 14)
+        self.info_label.pack(anchor="w", fill="x", pady=(0, u // 3))
         ttk.Label(inner, text="View", style="SideHeading.TLabel").pack(anchor="w")
         modes = ttk.Frame(inner, style="Side.TFrame")
         modes.pack(fill="x", pady=(u // 4, 0))
@@ -324,10 +328,6 @@ class MainWindow:
         ttk.Separator(inner, orient="horizontal", style="Side.TSeparator").pack(fill="x", pady=u // 2)
         self.person_panel = PersonPanel(inner, on_change=self._persons_changed)
         self.person_panel.pack(fill="x")
-        ttk.Separator(inner, orient="horizontal", style="Side.TSeparator").pack(fill="x", pady=u // 2)
-        self.info_label = ttk.Label(inner, text="", style="SideValueMuted.TLabel", justify="left",
-                                    wraplength=u * 14)
-        self.info_label.pack(anchor="w", fill="x")
 
     def _restore_geometry(self) -> None:
         root = self.root
@@ -828,15 +828,17 @@ class MainWindow:
         self.canvas_view.set_options(hidden_persons=set(), solo_person=None)
         lines = []
         if entry is not None:
+            first = []
             rgb = self.canvas_view.rgb
             if rgb is not None:
-                lines.append(f"{rgb.shape[1]} × {rgb.shape[0]} pixels")
+                first.append(f"{rgb.shape[1]} × {rgb.shape[0]} px")
+            if entry.seconds is not None:
+                first.append(f"parsed in {entry.seconds:.1f} s")
+            lines.append(" · ".join(first))
             if result is not None:
                 lines.append(f"{len(result.persons)} person(s), {len(result.parts)} part(s)")
-            if entry.seconds is not None:
-                lines.append(f"parsed in {entry.seconds:.1f} s")
             lines.extend(entry.notes)
-        self.info_label.configure(text="\n".join(lines))
+        self.info_label.configure(text="\n".join(line for line in lines if line))
 
     # ================================================================== display options
     def _view_mode_changed(self) -> None:

@@ -347,6 +347,9 @@ class PhotoLoader:
             self._stopping = True
             self._cond.notify_all()
 
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
     def _run(self) -> None:
         while True:
             with self._cond:

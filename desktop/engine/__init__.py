@@ -1,4 +1,10 @@
-"""The parsing engine: model folder -> HumanParser -> ParsingResult. Never imports tkinter."""
+"""The parsing engine: model folder -> HumanParser -> ParsingResult. Never imports tkinter.
+
+``HumanParser`` (and with it torch) is imported on first use, so the command line's
+``--help``, exports and the GUI's first window do not wait seconds for torch to load.
+"""
+
+from typing import TYPE_CHECKING
 
 from .errors import (
     CancelledError,
@@ -18,8 +24,18 @@ from .models import (
     find_model_dir,
     is_model_dir,
 )
-from .parser import HumanParser
 from .result import ParsingResult, Part, Person
+
+if TYPE_CHECKING:
+    from .parser import HumanParser
+
+
+def __getattr__(name: str):
+    if name == "HumanParser":
+        from .parser import HumanParser
+
+        return HumanParser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "CancelledError",

@@ -10,7 +10,9 @@ model, decode the bundled sample photo, parse it, then check the result:
 - with the bundled test model (``--test-model``, or any model folder whose weights are the
   test model's), the result agrees with the label map and instances stored in
   ``resources/test-model/selftest/`` (generated once with the PyTorch runtime by
-  ``packaging/make_selftest_expected.py``).
+  ``packaging/make_selftest_expected.py``);
+- the model download (``modelscope.hub``, imported only when a user clicks Download) can
+  be imported: a build that lost it fails here rather than in a user's hands.
 
 The exit code is 0 on success and 1 on failure (2 for a bad command line), and the
 reason is printed, logged, and written to ``--self-test-report PATH`` when given. A
@@ -321,6 +323,9 @@ def run_self_test(
                     say("result agrees with the stored result for the test model")
             else:
                 say("no stored result for this model: checked shape, class ids and instance consistency")
+        problem = _check_download_support(say)
+        if problem:
+            problems.append(problem)
         if problems:
             raise SelfTestFailure("; ".join(problems))
     except SelfTestFailure as exc:
@@ -333,6 +338,24 @@ def run_self_test(
         return 1
     say(f"{PASS_PREFIX} in {time.perf_counter() - t_start:.1f} s (runtime {info.get('runtime')})")
     return 0
+
+
+def _check_download_support(say: Report) -> str | None:
+    """The app's "Download model" needs ``modelscope.hub``, imported only when used: check it is there.
+
+    A build that lost it (trimmed too much) would only fail when a user without a model
+    clicks Download, so a frozen build fails the self-test; a source checkout may simply
+    not have the optional package, which is only reported.
+    """
+    try:
+        from modelscope.hub.snapshot_download import snapshot_download  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - ImportError or a broken package
+        if getattr(sys, "frozen", False):
+            return f"the model download is broken in this build ({type(exc).__name__}: {exc})"
+        say(f"model download unavailable (modelscope: {type(exc).__name__}: {exc})")
+        return None
+    say("model download available (modelscope.hub)")
+    return None
 
 
 class _WarningCollector(logging.Handler):

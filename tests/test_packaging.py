@@ -47,10 +47,14 @@ class Analysis(_Target):
         ("openvino.frontend.onnx", "x.py", "PYMODULE"),
         ("openvino.tools.ovc.convert", "x.py", "PYMODULE"),
         ("modelscope.hub.snapshot_download", "x.py", "PYMODULE"),
+        ("modelscope.utils.file_utils", "x.py", "PYMODULE"),
+        ("modelscope.models.cv.anydoor", "x.py", "PYMODULE"),
+        ("modelscope.pipelines", "x.py", "PYMODULE"),
         ("tkinterdnd2.TkinterDnD", "x.py", "PYMODULE"),
         ("numpy._core.tests.test_api", "x.py", "PYMODULE"),
         ("tests.test_selftest", "x.py", "PYMODULE"),
         ("sympy.core", "x.py", "PYMODULE"),
+        ("networkx.algorithms", "x.py", "PYMODULE"),
     ]
     BINARIES = [
         ("torch/lib/libtorch_cpu.so", "x", "BINARY"),
@@ -176,13 +180,14 @@ def test_tests_are_excluded(built):
 def test_trim_removes_unused_and_keeps_what_inference_needs(built):
     analysis = built["Analysis"]
     pure, binaries, datas = _names(analysis.pure), _names(analysis.binaries), _names(analysis.datas)
-    for kept in ("desktop.selftest", "desktop.engine.parser", "torch", "torch.nn.functional", "torch.testing",
+    for kept in ("desktop.selftest", "desktop.engine.parser", "torch", "sympy.core", "torch.nn.functional", "torch.testing",
                  "torch.testing._internal.logging_tensor", "torch.distributed.rpc",
                  "openvino.frontend.pytorch.ts_decoder", "openvino.tools.ovc.convert",
-                 "modelscope.hub.snapshot_download", "tkinterdnd2.TkinterDnD"):
+                 "modelscope.hub.snapshot_download", "modelscope.utils.file_utils", "tkinterdnd2.TkinterDnD"):
         assert kept in pure, f"{kept} was removed but is needed"
     for gone in ("torch.testing._internal.opinfo.core", "torch.distributed.fsdp", "torch.utils.tensorboard.writer",
-                 "torch._inductor.codegen", "openvino.frontend.onnx", "sympy.core"):
+                 "torch._inductor.codegen", "openvino.frontend.onnx", "modelscope.models.cv.anydoor",
+                 "modelscope.pipelines", "networkx.algorithms"):
         assert gone not in pure, f"{gone} should be left out"
     for kept in ("torch/lib/libtorch_cpu.so", "torch/lib/libc10.so", "openvino/libs/libopenvino.so.2641",
                  "openvino/libs/libopenvino_intel_cpu_plugin.so", "openvino/libs/libopenvino_ir_frontend.so.2641",

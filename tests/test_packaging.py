@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -87,7 +89,10 @@ class Analysis(_Target):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.pure = list(self.PURE)
-        self.binaries = list(self.BINARIES)
+        # What the spec asks for by hand (OpenVINO's run-time loaded libraries) joins the analysis.
+        self.binaries = list(self.BINARIES) + [
+            (f"{dest}/{Path(src).name}", src, "BINARY") for src, dest in kwargs.get("binaries", [])
+        ]
         self.datas = list(self.DATAS)
         self.scripts = []
 
@@ -108,8 +113,29 @@ class BUNDLE(_Target):
     pass
 
 
+OPENVINO_LIBS = ["libopenvino_intel_cpu_plugin.so", "libopenvino_intel_gpu_plugin.so",
+                 "libopenvino_ir_frontend.so.2641", "libopenvino_paddle_frontend.so.2641"]
+
+
+def _fake_hooks() -> types.ModuleType:
+    """Stand-in for PyInstaller.utils.hooks, so these tests need neither PyInstaller nor a build."""
+    hooks = types.ModuleType("PyInstaller.utils.hooks")
+    hooks.PY_DYLIB_PATTERNS = ["*.dll", "*.dylib", "lib*.so"]
+
+    def collect_dynamic_libs(package, destdir=None, search_patterns=None):
+        assert package == "openvino" and "*.so.*" in search_patterns  # versioned libraries too
+        return [(f"/site/openvino/libs/{name}", "openvino/libs") for name in OPENVINO_LIBS]
+
+    hooks.collect_dynamic_libs = collect_dynamic_libs
+    hooks.collect_submodules = lambda package, **kw: [package, f"{package}.sub"]
+    return hooks
+
+
 def run_spec(tmp_path: Path, monkeypatch, **env: str) -> dict[str, _Target]:
     """Execute build_exe.spec with recording stand-ins; return the build steps it created."""
+    for name in ("PyInstaller", "PyInstaller.utils"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", _fake_hooks())
     for key in ("M2FP_BUILD_TRIM", "M2FP_BUILD_KEEP", "M2FP_BUILD_MODEL_DIR", "M2FP_BUILD_CONSOLE"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
@@ -203,17 +229,27 @@ def test_trim_removes_unused_and_keeps_what_inference_needs(built):
     assert not datas & {"torch/include/ATen/core/Tensor.h", "torch/_inductor/codegen/wrapper.py", "_tk_data/demos/widget"}
 
 
+def test_openvino_cpu_plugin_and_frontends_are_collected(built):
+    analysis = built["Analysis"]
+    binaries = _names(analysis.binaries)
+    assert {"openvino/libs/libopenvino_intel_cpu_plugin.so", "openvino/libs/libopenvino_ir_frontend.so.2641"} <= binaries
+    assert not binaries & {"openvino/libs/libopenvino_intel_gpu_plugin.so", "openvino/libs/libopenvino_paddle_frontend.so.2641"}
+    hidden = analysis.kwargs["hiddenimports"]
+    assert {"openvino", "openvino.frontend.pytorch", "openvino.tools.ovc", "desktop.selftest"} <= set(hidden)
+
+
 def test_trim_report_and_switches(tmp_path, monkeypatch):
     run_spec(tmp_path, monkeypatch)
     report = json.loads((tmp_path / "work" / "m2fp-trim-report.json").read_text())
-    assert report["openvino-unused"]["files"] == 3 and report["_kept_groups"] == []
+    assert report["openvino-unused"]["files"] == 5 and report["_kept_groups"] == []
 
     kept = run_spec(tmp_path, monkeypatch, M2FP_BUILD_KEEP="openvino-unused")["Analysis"]
     assert "openvino/libs/libopenvino_intel_gpu_plugin.so" in _names(kept.binaries)
     assert "torch/lib/libtorchbind_test.so" not in _names(kept.binaries)
 
     untrimmed = run_spec(tmp_path, monkeypatch, M2FP_BUILD_TRIM="0")["Analysis"]
-    assert _names(untrimmed.binaries) == _names(Analysis.BINARIES)
+    assert _names(Analysis.BINARIES) <= _names(untrimmed.binaries)
+    assert "openvino/libs/libopenvino_intel_gpu_plugin.so" in _names(untrimmed.binaries)
     assert _names(untrimmed.pure) == _names(Analysis.PURE)
 
 

@@ -458,7 +458,7 @@ def test_settings_persist_across_runs(make_window, gui_env):
     win.set_view_mode("labels")
     win.class_panel.toggle(2)  # hide Hair
     win.toggle_outline()
-    win.recursive_var.set(False)
+    win.recursive_var.set(True)
     win._recursive_changed()
     win.close(force=True)
     path = settings_path()
@@ -467,7 +467,7 @@ def test_settings_persist_across_runs(make_window, gui_env):
     assert data["opacity"] == pytest.approx(0.8)
     assert data["view_mode"] == "labels"
     assert 2 in data["hidden_classes"]
-    assert data["outline"] is True and data["recursive"] is False
+    assert data["outline"] is True and data["recursive"] is True
     assert data["geometry"]
 
     settings, warning = load_settings()
@@ -491,10 +491,10 @@ def test_broken_settings_file_falls_back_to_defaults(make_window, gui_env, tiny_
     assert (path.parent / "settings.broken.json").exists()
     assert not path.exists()
 
-    path.write_text(json.dumps({"opacity": 7, "view_mode": "sideways", "hidden_classes": "x", "recursive": False}))
+    path.write_text(json.dumps({"opacity": 7, "view_mode": "sideways", "hidden_classes": "x", "recursive": True}))
     settings, warning = load_settings()
     assert settings.opacity == Settings().opacity and settings.view_mode == "overlay"
-    assert settings.hidden_classes == [0] and settings.recursive is False
+    assert settings.hidden_classes == [0] and settings.recursive is True
     assert "opacity" in warning and "view_mode" in warning and "hidden_classes" in warning
 
     settings.model_dir = str(tiny_model_dir)
@@ -570,12 +570,43 @@ def test_callback_errors_are_reported_and_the_window_survives(make_window, caplo
     assert "ZeroDivisionError" in caplog.text
 
 
+def test_without_tkdnd_the_app_still_works(make_window, monkeypatch, caplog, golden_images):
+    from tkinterdnd2 import TkinterDnD
+
+    def broken(_root):
+        raise RuntimeError("Unable to load tkdnd library.")
+
+    monkeypatch.setattr(TkinterDnD, "require", broken)
+    win = make_window()
+    assert not win.dnd_enabled
+    assert "Drag and drop is not available" in caplog.text
+    open_and_wait(win, [golden_images["astronaut"]])
+    assert win.images[0].state is State.DONE
+
+
+def test_subfolders_only_when_asked(make_window, tmp_path, golden_images):
+    top = make_image_folder(tmp_path / "top", {"astronaut": golden_images["astronaut"]}, corrupt=False)
+    make_image_folder(top / "sub", {"grace_hopper": golden_images["grace_hopper"]}, corrupt=False)
+    win = make_window()
+    assert win.recursive_var.get() is False
+    open_and_wait(win, [top])
+    assert [e.display_name for e in win.images] == ["astronaut.png"]
+    assert "subfolders not included" in win.file_list.summary.cget("text")
+    win.recursive_var.set(True)
+    win._recursive_changed()
+    win.open_paths([str(top)])
+    wait_for(win.root, lambda: len(win.images) == 2 and finished(win), 60, "the subfolder image")
+    assert sorted(e.display_name for e in win.images) == ["astronaut.png", "sub/grace_hopper.jpg"]
+    assert "subfolders" not in win.file_list.summary.cget("text")
+
+
 def test_dropped_files_and_folders_are_opened(make_window, tmp_path, golden_images):
     spaced = tmp_path / "with space"
     make_image_folder(spaced, {"astronaut": golden_images["astronaut"]}, corrupt=False)
     other = tmp_path / "other"
     make_image_folder(other, {"grace_hopper": golden_images["grace_hopper"]}, corrupt=False)
     win = make_window()
+    assert win.dnd_enabled  # tkinterdnd2's Tk extension loads here
     win.handle_drop_data(f"{{{spaced}}} {other / 'grace_hopper.jpg'}")
     wait_for(win.root, lambda: finished(win) and len(win.images) == 2, 60, "the dropped images")
     assert sorted(e.display_name for e in win.images) == ["astronaut.png", "grace_hopper.jpg"]

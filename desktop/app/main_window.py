@@ -124,6 +124,7 @@ class MainWindow:
         self._last_error_dialog = 0.0
         self._save_after: str | None = None
         self._closing = False
+        self._subfolders_skipped = False
         self.dnd_enabled = dnd
         self._poll_after: str | None = None
 
@@ -477,6 +478,8 @@ class MainWindow:
         reviewed = sum(1 for e in self.images if e.reviewed)
         if reviewed:
             parts.append(f"{reviewed} reviewed")
+        if self._subfolders_skipped and has_images:
+            parts.append("subfolders not included")
         self.file_list.set_summary(" · ".join(parts))
 
     # ================================================================== errors
@@ -630,7 +633,17 @@ class MainWindow:
 
         def scan(report, cancel):
             report(0, None, "Looking for images…")
-            return paths, list_images(paths, recursive=recursive)
+            skipped_subfolders = False
+            if not recursive:
+                for p in paths:
+                    try:
+                        if Path(p).is_dir() and any(c.is_dir() and not c.name.startswith(".")
+                                                    for c in Path(p).iterdir()):
+                            skipped_subfolders = True
+                            break
+                    except OSError:
+                        pass
+            return paths, list_images(paths, recursive=recursive), skipped_subfolders
 
         self.set_status("Looking for images…")
         self.scan_job = BackgroundJob("scan", scan, self.queue)
@@ -641,8 +654,13 @@ class MainWindow:
         if msg.error:
             self.set_status(f"Could not open: {msg.error}", warn=True)
         else:
-            paths, found = msg.value
+            paths, found, skipped_subfolders = msg.value
             self._add_found(paths, found)
+            # Said in the list footer, which stays (the status bar is soon overwritten).
+            self._subfolders_skipped = skipped_subfolders
+            if skipped_subfolders:
+                self.set_status(self.status_label.cget("text") + "  Subfolders were not included "
+                                "(File ▸ Include subfolders).")
         if self._scan_requests:
             paths, recursive = self._scan_requests.pop(0)
             self._start_scan(paths, recursive)
@@ -725,6 +743,7 @@ class MainWindow:
             if self.worker.busy:
                 self.worker.cancel()
         self.images.clear()
+        self._subfolders_skipped = False
         self.file_list.clear()
         self.store.clear()
         self._photos.clear()

@@ -48,7 +48,7 @@ class Settings:
     geometry: str = ""
     zoomed: bool = False
     last_folder: str = ""
-    recursive: bool = True
+    recursive: bool = False
     opacity: float = 0.55
     view_mode: str = "overlay"
     outline: bool = False

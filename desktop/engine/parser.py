@@ -104,6 +104,7 @@ class HumanParser:
         }
         rt = cls._make_runtime(net, runtime, precision, path, step)
         info.update(runtime=rt.name, precision=rt.precision, torch=torch.__version__)
+        info.update(getattr(rt, "info", {}))  # runtime details (OpenVINO version, cache use)
         info["load_seconds"] = f"{time.perf_counter() - t0:.2f}"
         step("Model ready", 1.0)
         return cls(cfg, rt, info)

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).resolve().parent / "data"
 TINY = DATA / "m2fp-tiny"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory):
+    """Models converted for OpenVINO go to a per-session temporary folder, never the user's cache.
+
+    Set in the environment (not monkeypatched) so that subprocesses started by tests inherit it.
+    """
+    old = os.environ.get("M2FP_CACHE_DIR")
+    os.environ["M2FP_CACHE_DIR"] = str(tmp_path_factory.mktemp("m2fp-cache"))
+    yield
+    if old is None:
+        os.environ.pop("M2FP_CACHE_DIR", None)
+    else:
+        os.environ["M2FP_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +49,14 @@ def tiny_parser(tiny_model_dir):
     from desktop.engine import HumanParser
 
     return HumanParser.load(tiny_model_dir, runtime="torch")
+
+
+@pytest.fixture(scope="session")
+def tiny_openvino_parser(tiny_model_dir):
+    """The tiny model on the OpenVINO runtime, exact precision (skipped where OpenVINO is not installed)."""
+    pytest.importorskip("openvino")
+    from desktop.engine import HumanParser
+
+    parser = HumanParser.load(tiny_model_dir, runtime="openvino", precision="exact")
+    assert parser.runtime.name == "openvino", "the OpenVINO runtime failed and the parser fell back to PyTorch"
+    return parser

@@ -8,6 +8,10 @@ instances with scores within 1e-3; binary masks and the semantic map equal on at
 99.9 % of pixels. We use the reference's own two-step mask resize, so the only pixels
 that can differ are those whose mask logit is within float rounding (~2e-4 here, from
 folding BatchNorm and a different summation order) of the 0 / 0.5 thresholds.
+
+Every test runs on both runtimes, PyTorch and OpenVINO (exact precision, float32), with the
+same tolerances: the OpenVINO model is converted with dynamic height and width, and the three
+photos give three different padded sizes (640x640, 768x640, 992x640).
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from desktop.engine.preprocess import prepare
 NAMES = ["astronaut", "grace_hopper", "astronaut_crop"]
 PIXEL_AGREEMENT = 0.999
 ATOL = 1e-3
+
+
+@pytest.fixture(params=["torch", "openvino"])
+def parser(request):
+    """The tiny model's parser on each runtime (both loaded once per session)."""
+    return request.getfixturevalue("tiny_parser" if request.param == "torch" else "tiny_openvino_parser")
 
 
 def _expected(data_dir, name):
@@ -51,22 +61,22 @@ def _match_instances(ours, exp_labels, exp_scores, exp_masks, h, w):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_raw_outputs_match_reference(name, tiny_parser, golden_images, data_dir):
+def test_raw_outputs_match_reference(name, parser, golden_images, data_dir):
     exp = _expected(data_dir, name)
-    prepared = prepare(_rgb(golden_images[name]), tiny_parser.cfg)
+    prepared = prepare(_rgb(golden_images[name]), parser.cfg)
     assert prepared.image_hw == tuple(exp["image_hw"])
     assert prepared.resized_hw == tuple(exp["resized_hw"])
-    logits, masks = tiny_parser.forward(prepared)
+    logits, masks = parser.forward(prepared)
     np.testing.assert_allclose(logits.numpy(), exp["pred_logits"], atol=ATOL, rtol=0)
     assert masks.shape == exp["pred_masks"].shape
     np.testing.assert_allclose(masks.numpy(), exp["pred_masks"], atol=ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_parsing_matches_reference(name, tiny_parser, golden_images, data_dir):
+def test_parsing_matches_reference(name, parser, golden_images, data_dir):
     exp = _expected(data_dir, name)
     h, w = (int(v) for v in exp["image_hw"])
-    result = tiny_parser.parse(_rgb(golden_images[name]))
+    result = parser.parse(_rgb(golden_images[name]))
 
     assert result.labels.shape == (h, w) and result.labels.dtype == np.uint8
     agreement = (result.labels == exp["semantic"]).mean()
@@ -77,9 +87,9 @@ def test_parsing_matches_reference(name, tiny_parser, golden_images, data_dir):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_result_is_consistent(name, tiny_parser, golden_images):
+def test_result_is_consistent(name, parser, golden_images):
     """What reviewers rely on: ids, boxes, areas and the part -> person links agree with the masks."""
-    result = tiny_parser.parse(_rgb(golden_images[name]))
+    result = parser.parse(_rgb(golden_images[name]))
     assert [p.id for p in result.persons] == list(range(1, len(result.persons) + 1))
     assert [p.score for p in result.persons] == sorted((p.score for p in result.persons), reverse=True)
     person_ids = {p.id for p in result.persons}

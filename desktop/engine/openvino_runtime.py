@@ -151,6 +151,9 @@ def convert(net: M2FPNet) -> ov.Model:
         # values *might* be constants. They are not (the traced graph reads them from
         # shapes), which the dynamic-size tests verify.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # torch 2.13 marks TorchScript tracing deprecated; it is still OpenVINO's robust
+        # path for dynamic spatial sizes (torch.export would need symbolic-shape rewrites).
+        warnings.filterwarnings("ignore", r".*torch\.jit\.trace.* deprecated", DeprecationWarning)
         try:
             from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
         except ImportError:  # API moved: the plain path traces with the checker on (slower)

@@ -388,6 +388,15 @@ def _is_hidden(entry: os.DirEntry) -> bool:
     return bool(attrs & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
 
 
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .apng .gif .bmp .dib .tif .tiff .webp .ppm .pgm .pbm .pnm .tga .ico .jp2 .j2k .avif .heic".split()
+)
+
+
+def _has_image_extension(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def _scan_folder(root: Path, recursive: bool, out: list[ImageEntry]) -> None:
     """Append the images under ``root``; symlinked folders are not followed (no loops)."""
     pending = [root]
@@ -409,7 +418,9 @@ def _scan_folder(root: Path, recursive: bool, out: list[ImageEntry]) -> None:
                     if recursive:
                         pending.append(child_path)
                     continue
-                if child.is_file() and is_image_file(child_path):
+                # By content; a file whose name says "image" is listed even when its content is
+                # not, so that a damaged photo shows up as a failure instead of vanishing.
+                if child.is_file() and (is_image_file(child_path) or _has_image_extension(child_path)):
                     out.append(ImageEntry(child_path, root, child_path.relative_to(root)))
             except OSError:
                 continue  # vanished or unreadable entry inside a folder: silently not an image
@@ -419,8 +430,9 @@ def list_images(inputs: Iterable[str | os.PathLike[str]], recursive: bool = Fals
     """Expand files and folders into the images to parse, in natural order of their paths.
 
     - A folder contributes the image files directly in it (by content, not extension),
-      or in all its subfolders with ``recursive``; hidden files and folders are skipped and
-      non-images are ignored silently.
+      or in all its subfolders with ``recursive``; hidden files and folders are skipped.
+      Other files are ignored silently, except those named like images (``.jpg``, ``.png``
+      ...): they are listed so that a damaged or mislabelled photo is reported as failed.
     - A file named explicitly is always listed, image or not, so that a non-image is
       reported as a failure by :func:`load_image` rather than vanishing.
     - A missing input or unreadable folder becomes an entry with ``error`` set.

@@ -125,7 +125,8 @@ def test_mixed_folder_recursive_mirrors_and_reports(tmp_path, run, small_photos,
     save_rgb(src / "photo 2.jpg", small_photos["grace_hopper"], quality=95)
     save_rgb(src / ".hidden.png", small_photos["astronaut"])
     (src / "readme.txt").write_text("not an image, silently ignored")
-    (src / "empty.png").write_bytes(b"")  # zero bytes: not an image by content, ignored in a folder
+    (src / "empty.png").write_bytes(b"")  # named like an image: listed, reported as failed
+    (src / "notes.jpg").write_text("a text file named .jpg inside the folder")
     save_rgb(sub / "写真.png", small_photos["astronaut_crop"])
     exif_rotated_jpeg(sub / "rotated.jpg", width=40, height=24)
     animated_gif(sub / "anim.gif", size=(24, 20))
@@ -141,9 +142,10 @@ def test_mixed_folder_recursive_mirrors_and_reports(tmp_path, run, small_photos,
     code, stdout, stderr = run(src, fake, empty, tmp_path / "missing.png", "--out", out, "--recursive")
 
     assert code == 1
-    assert "7 parsed, 0 skipped, 4 failed" in stdout
+    assert "7 parsed, 0 skipped, 6 failed" in stdout
     for name, reason in [("broken.jpg", "truncated"), ("fake.jpg", "is not an image Pillow can read"),
-                         ("empty.jpg", "empty"), ("missing.png", "does not exist")]:
+                         ("empty.jpg", "empty"), ("missing.png", "does not exist"),
+                         ("empty.png", "empty"), ("notes.jpg", "is not an image Pillow can read")]:
         assert any(name in line and reason in line for line in stderr.splitlines()), (name, stderr)
     assert "readme" not in stdout + stderr and "hidden" not in stdout + stderr
 

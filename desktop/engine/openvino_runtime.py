@@ -256,19 +256,36 @@ class OpenVinoRuntime:
         threads = max(1, torch.get_num_threads())
         info = {"openvino": ov.get_version().split("-")[0]}
 
+        config: dict[str, object] = {
+            "INFERENCE_PRECISION_HINT": ov_precision,
+            "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+
         step("Checking the OpenVINO model cache", 0.55)
         root = cache_root()
         entry = root / cache_key(model_dir)
         xml = entry / IR_NAME
-        model: ov.Model | None = None
+        blob_dir = {"CACHE_DIR": str(entry / f"compiled-{ov_precision}")}  # OpenVINO's compiled blobs
+        compiled: ov.CompiledModel | None = None
         from_cache = xml.is_file()
         if from_cache:
-            info["openvino_model"] = f"cached in {entry}"
+            step("Compiling the cached OpenVINO model for this CPU", 0.7)
+            t0 = time.perf_counter()
             try:
-                os.utime(entry / META_NAME)  # most recently used, for pruning
-            except OSError:
-                pass
-        else:
+                compiled = core.compile_model(core.read_model(str(xml)), "CPU", {**config, **blob_dir})
+            except Exception as exc:  # damaged or foreign files: convert again
+                log.warning("The cached OpenVINO model in %s cannot be used (%s); converting the model again",
+                            entry, exc)
+                shutil.rmtree(entry, ignore_errors=True)
+                from_cache = False
+            else:
+                info["openvino_model"] = f"cached in {entry}"
+                try:
+                    os.utime(entry / META_NAME)  # most recently used, for pruning
+                except OSError:
+                    pass
+        if compiled is None:
             step("Converting the model for OpenVINO (first start only, about a minute)…", 0.6)
             t0 = time.perf_counter()
             model = convert(net)
@@ -284,21 +301,16 @@ class OpenVinoRuntime:
                             entry, exc)
             else:
                 info["openvino_model"] += f", cached in {entry}"
-                model = None  # compile from the file: the in-memory copy's buffers are freed
+                # Compile from the file, like every later start (and with the blob cache): the
+                # in-memory model's buffers are freed first.
+                del model
+                model = core.read_model(str(xml))
+                config.update(blob_dir)
                 _prune(root, entry)
-
-        step("Compiling the model for this CPU", 0.85)
-        t0 = time.perf_counter()
-        config: dict[str, object] = {
-            "INFERENCE_PRECISION_HINT": ov_precision,
-            "INFERENCE_NUM_THREADS": threads,
-            "PERFORMANCE_HINT": "LATENCY",
-        }
-        if model is None:
-            config["CACHE_DIR"] = str(entry / f"compiled-{ov_precision}")
-            model = core.read_model(str(xml))
-        compiled = core.compile_model(model, "CPU", config)
-        del model
+            step("Compiling the model for this CPU", 0.85)
+            t0 = time.perf_counter()
+            compiled = core.compile_model(model, "CPU", config)
+            del model
         info["openvino_compile_seconds"] = f"{time.perf_counter() - t0:.2f}"
 
         step("Checking the OpenVINO runtime on this CPU", 0.95)

@@ -178,11 +178,14 @@ class Smoke:
                    f"exit {code}, wrote {', '.join(produced) or 'nothing'}" + ("" if code == 0 else f": {output.strip()[-300:]}"))
 
     # -- 4. the window
-    def gui(self) -> None:
+    def gui(self, required: bool) -> None:
         missing = [t for t in ("Xvfb", "xdotool", "import") if shutil.which(t) is None]
         if not IS_LINUX or missing:
-            print(f"note: window checks skipped ({'not Linux' if not IS_LINUX else 'missing ' + ', '.join(missing)})",
-                  flush=True)
+            why = "not Linux" if not IS_LINUX else "missing " + ", ".join(missing) + " (apt-get install xvfb xdotool imagemagick)"
+            if required:
+                self.check("gui", False, f"window checks cannot run: {why}")
+            else:
+                print(f"note: window checks skipped ({why})", flush=True)
             return
         xvfb, display = start_xvfb()
         if xvfb is None:
@@ -302,6 +305,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--skip-build", action="store_true", help="check the existing build in --dist")
     p.add_argument("--dist", type=Path, default=ROOT / "dist", help="PyInstaller's dist folder (default: dist/)")
     p.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller's work folder (default: build/)")
+    p.add_argument("--require-gui", action="store_true",
+                   help="fail instead of skipping the window checks when Xvfb, xdotool or ImageMagick is missing (CI)")
     p.add_argument("--artifacts", type=Path, default=ROOT / "artifacts" / "smoke", help="where results go")
     args = p.parse_args(argv)
     started = time.monotonic()
@@ -315,7 +320,7 @@ def main(argv: list[str]) -> int:
         smoke.measure()
         smoke.self_tests()
         smoke.command_line()
-        smoke.gui()
+        smoke.gui(required=args.require_gui)
     smoke.write_summary(started)
     s = smoke.summary
     print(f"\nsmoke test: {len(smoke.failures)} failure(s) in {s['total_seconds'] / 60:.1f} min"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -136,7 +137,7 @@ def run_spec(tmp_path: Path, monkeypatch, **env: str) -> dict[str, _Target]:
     for name in ("PyInstaller", "PyInstaller.utils"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     monkeypatch.setitem(sys.modules, "PyInstaller.utils.hooks", _fake_hooks())
-    for key in ("M2FP_BUILD_TRIM", "M2FP_BUILD_KEEP", "M2FP_BUILD_MODEL_DIR", "M2FP_BUILD_CONSOLE"):
+    for key in ("M2FP_BUILD_TRIM", "M2FP_BUILD_KEEP", "M2FP_BUILD_MODEL_DIR", "M2FP_BUILD_CONSOLE", "M2FP_BUILD_STRIP"):
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -251,6 +252,28 @@ def test_trim_report_and_switches(tmp_path, monkeypatch):
     assert _names(Analysis.BINARIES) <= _names(untrimmed.binaries)
     assert "openvino/libs/libopenvino_intel_gpu_plugin.so" in _names(untrimmed.binaries)
     assert _names(untrimmed.pure) == _names(Analysis.PURE)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("strip") is None, reason="Linux strip")
+def test_only_torch_libraries_are_stripped(tmp_path, monkeypatch):
+    """Stripping libraries patched by auditwheel (numpy's OpenBLAS) breaks them: only torch's are."""
+    import torch
+
+    lib = next(Path(torch.__file__).parent.joinpath("lib").glob("libshm.so*"))
+    original = lib.read_bytes()
+    monkeypatch.setattr(Analysis, "BINARIES", [
+        ("torch/lib/libshm.so", str(lib), "BINARY"),
+        ("numpy.libs/libscipy_openblas64_.so", str(lib), "BINARY"),
+    ])
+    analysis = run_spec(tmp_path, monkeypatch)["Analysis"]
+    sources = {dest: Path(src) for dest, src, _ in analysis.binaries}
+    assert sources["numpy.libs/libscipy_openblas64_.so"] == lib
+    stripped = sources["torch/lib/libshm.so"]
+    assert stripped.is_relative_to(tmp_path / "work") and stripped.stat().st_size < len(original)
+    assert lib.read_bytes() == original, "the installed library must not be touched"
+    report = json.loads((tmp_path / "work" / "m2fp-trim-report.json").read_text())
+    assert list(report["_stripped"]) == ["torch/lib/libshm.so"]
+    assert run_spec(tmp_path, monkeypatch, M2FP_BUILD_STRIP="0")["Analysis"].binaries[0][1] == str(lib)
 
 
 def test_build_time_model_goes_beside_the_executable(tmp_path, monkeypatch):

@@ -46,6 +46,8 @@ class Analysis(_Target):
         ("torch.distributed.fsdp", "x.py", "PYMODULE"),
         ("torch.utils.tensorboard.writer", "x.py", "PYMODULE"),
         ("torch._inductor.codegen", "x.py", "PYMODULE"),
+        ("torch._inductor.codegen.wrapper", "x.py", "PYMODULE"),
+        ("torch.cuda.nccl", "x.py", "PYMODULE"),
         ("openvino.frontend.pytorch.ts_decoder", "x.py", "PYMODULE"),
         ("openvino.frontend.onnx", "x.py", "PYMODULE"),
         ("openvino.tools.ovc.convert", "x.py", "PYMODULE"),
@@ -82,6 +84,8 @@ class Analysis(_Target):
         ("torch/test/atest", "x", "DATA"),
         ("torch/nn/functional.py", "x", "DATA"),
         ("torch/_inductor/codegen/wrapper.py", "x", "DATA"),
+        ("torch/_inductor/kernel/templates/triton_mm.py.jinja", "x", "DATA"),
+        ("torch/cuda/nccl.py", "x", "DATA"),
         ("tkinterdnd2/tkdnd/linux-x64/tkdnd.tcl", "x", "DATA"),
         ("_tk_data/tk.tcl", "x", "DATA"),
         ("_tk_data/demos/widget", "x", "DATA"),
@@ -227,7 +231,10 @@ def test_trim_removes_unused_and_keeps_what_inference_needs(built):
         assert gone not in binaries, f"{gone} should be left out"
     assert {"resources/classes.json", "torch/nn/functional.py", "tkinterdnd2/tkdnd/linux-x64/tkdnd.tcl",
             "_tk_data/tk.tcl"} <= datas
-    assert not datas & {"torch/include/ATen/core/Tensor.h", "torch/_inductor/codegen/wrapper.py", "_tk_data/demos/widget"}
+    assert not datas & {"torch/include/ATen/core/Tensor.h", "torch/_inductor/codegen/wrapper.py",
+                        "torch/_inductor/kernel/templates/triton_mm.py.jinja", "_tk_data/demos/widget"}
+    # A kept module keeps its source copy even when its name looks like a GPU library.
+    assert "torch.cuda.nccl" in pure and "torch/cuda/nccl.py" in datas
 
 
 def test_openvino_cpu_plugin_and_frontends_are_collected(built):

@@ -295,7 +295,7 @@ class OpenVinoRuntime:
                 except OSError:
                     pass
         if compiled is None:
-            step("Converting the model for OpenVINO (first start only, about a minute)…", 0.6)
+            step("Converting the model for OpenVINO (first start only)…", 0.6)
             t0 = time.perf_counter()
             model = convert(net)
             seconds = time.perf_counter() - t0
@@ -324,7 +324,12 @@ class OpenVinoRuntime:
 
         step("Checking the OpenVINO runtime on this CPU", 0.95)
         runtime = cls(compiled, label, info, from_cache=from_cache)
-        runtime._self_check(net, ov_precision)
+        try:
+            runtime._self_check(net, ov_precision)
+        except RuntimeError as exc:
+            if from_cache:  # most likely the CPU plugin; but a damaged cache is cheap to rule out
+                raise RuntimeError(f"{exc}; deleting {entry} makes the next start convert the model again") from exc
+            raise
         return runtime
 
     def _self_check(self, net: M2FPNet, ov_precision: str) -> None:

@@ -232,3 +232,15 @@ def test_download_cancel_leaves_nothing(tmp_path, monkeypatch, tiny_model_dir):
         download_model(target, cancel=cancel)
     assert not target.exists()
     assert [p for p in tmp_path.iterdir()] == []
+
+
+def test_macos_bundle_looks_beside_the_app(no_models_anywhere, tiny_model_dir, tmp_path, monkeypatch):
+    """In a .app the executable is in Contents/MacOS; a models/ folder beside the .app is found."""
+    exe = tmp_path / "dist" / "M2FP.app" / "Contents" / "MacOS" / "m2fp-desktop"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("")
+    monkeypatch.setattr(models_mod.sys, "frozen", True, raising=False)
+    monkeypatch.setattr(models_mod.sys, "executable", str(exe))
+    beside = tmp_path / "dist" / "models"
+    shutil.copytree(tiny_model_dir, beside)
+    assert find_model_dir() == beside

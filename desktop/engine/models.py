@@ -48,6 +48,16 @@ def app_dir() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def mac_bundle_dir() -> Path | None:
+    """The ``.app`` folder when running from a macOS application bundle, else None."""
+    if not getattr(sys, "frozen", False):
+        return None
+    for parent in Path(sys.executable).resolve().parents:
+        if parent.suffix == ".app":
+            return parent
+    return None
+
+
 def is_model_dir(path: Path) -> bool:
     return path.is_dir() and all((path / name).is_file() for name in REQUIRED_FILES)
 
@@ -73,6 +83,9 @@ def search_locations(explicit: str | Path | None = None) -> list[tuple[str, Path
     if env:
         locations.append((f"${ENV_VAR}", Path(env).expanduser()))
     locations.append(("beside the application", app_dir() / "models"))
+    bundle = mac_bundle_dir()
+    if bundle is not None:  # macOS: models/ beside the .app, not inside the signed bundle
+        locations.append(("beside the application", bundle.parent / "models"))
     locations.append(("user cache", default_model_dir()))
     return locations
 

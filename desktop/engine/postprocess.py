@@ -33,6 +33,9 @@ from .result import Part, Person, mask_bbox
 
 TOPK = 100  # the reference's test_topk_per_image
 MIN_INSTANCE_SCORE = 0.1  # parts need score >= 0.1, persons > 0.1
+# Above this share of the image a window is resized with F.interpolate (measured: 5.9 ms for
+# a whole 1920x1080 mask against 10 ms with the band gathers, one thread).
+BANDS_MAX_FRACTION = 0.5
 
 
 @dataclass
@@ -94,10 +97,18 @@ class _Resizer:
 
     ay: torch.Tensor  # (H, h4)
     ax: torch.Tensor  # (W, w4)
+    # The same matrices as bands: each output row/column draws on at most K low-res ones.
+    y_idx: torch.Tensor  # (H, K) low-res row indices
+    y_w: torch.Tensor  # (H, K) weights (0 where a row has fewer than K)
+    x_idx: torch.Tensor  # (W, K)
+    x_w: torch.Tensor  # (W, K)
     y_reach: tuple[np.ndarray, np.ndarray]  # first/last full-res row each low-res row weighs in
     x_reach: tuple[np.ndarray, np.ndarray]
     r_support: tuple[np.ndarray, np.ndarray]  # first/last low-res row each full-res row draws on
     c_support: tuple[np.ndarray, np.ndarray]
+    padded_hw: tuple[int, int]
+    resized_hw: tuple[int, int]
+    image_hw: tuple[int, int]
 
     @classmethod
     def for_image(cls, low_hw: tuple[int, int], prep: Prepared) -> _Resizer:
@@ -108,10 +119,15 @@ class _Resizer:
         return cls(
             torch.from_numpy(mats[0].astype(np.float32)),
             torch.from_numpy(mats[1].astype(np.float32)),
+            *_band(mats[0]),
+            *_band(mats[1]),
             _span(mats[0] != 0),
             _span(mats[1] != 0),
             _span((mats[0] != 0).T),
             _span((mats[1] != 0).T),
+            prep.padded_hw,
+            prep.resized_hw,
+            prep.image_hw,
         )
 
     def window(self, low_mask: np.ndarray) -> tuple[int, int, int, int, int, int, int, int] | None:
@@ -128,8 +144,47 @@ class _Resizer:
         return r0, r1, c0, c1, y0, y1, x0, x1
 
     def upsample(self, low: torch.Tensor, win) -> torch.Tensor:
-        r0, r1, c0, c1, y0, y1, x0, x1 = win
-        return self.ay[y0:y1, r0:r1] @ low[r0:r1, c0:c1] @ self.ax[x0:x1, c0:c1].T
+        """``Ay[y0:y1] @ low @ Ax[x0:x1].T``, computed from the bands.
+
+        A dense product would spend ~100x more multiplications on zeros; with the bands the
+        cost is a few passes over the window, like the reference's two interpolations.
+        """
+        _, _, _, _, y0, y1, x0, x1 = win
+        if (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * self.ay.shape[0] * self.ax.shape[0]:
+            # Most of the image: PyTorch's own two interpolations are faster than gathers.
+            return self._interpolate(low)[y0:y1, x0:x1]
+        # Rows first (on the small low-res width), then columns on the transposed result, so
+        # that every gather copies whole contiguous rows.
+        y_idx, y_w = self.y_idx[y0:y1], self.y_w[y0:y1]
+        cols = low.T.contiguous()  # (w4, h4)
+        rows_t = cols[:, y_idx[:, 0]] * y_w[:, 0]
+        for k in range(1, y_idx.shape[1]):
+            rows_t += cols[:, y_idx[:, k]] * y_w[:, k]  # (w4, wy): small
+        x_idx, x_w = self.x_idx[x0:x1], self.x_w[x0:x1, :, None]
+        out_t = torch.index_select(rows_t, 0, x_idx[:, 0]) * x_w[:, 0]
+        for k in range(1, x_idx.shape[1]):
+            out_t += torch.index_select(rows_t, 0, x_idx[:, k]) * x_w[:, k]  # (wx, wy)
+        return out_t.T
+
+    def _interpolate(self, low: torch.Tensor) -> torch.Tensor:
+        """The reference's resize of one (h4, w4) map: to the padded input, crop, to the image."""
+        x = F.interpolate(low[None, None], size=self.padded_hw, mode="bilinear", align_corners=False)
+        x = x[:, :, : self.resized_hw[0], : self.resized_hw[1]]
+        return F.interpolate(x, size=self.image_hw, mode="bilinear", align_corners=False)[0, 0]
+
+
+def _band(m: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's non-zero columns and weights, padded to the widest row with zero weights."""
+    nz = m != 0
+    k = int(nz.sum(1).max())
+    idx = np.zeros((m.shape[0], k), dtype=np.int64)
+    w = np.zeros((m.shape[0], k), dtype=np.float32)
+    for row in range(m.shape[0]):
+        cols = np.flatnonzero(nz[row])
+        idx[row, : cols.size] = cols
+        idx[row, cols.size :] = cols[-1]
+        w[row, : cols.size] = m[row, cols]
+    return torch.from_numpy(idx), torch.from_numpy(w)
 
 
 def _span(nz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -55,7 +55,10 @@ class MSDeformAttn(nn.Module):
             sampled = F.grid_sample(value_l, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
             # sampled: (B*heads, head_dim, n_q, points); weights -> (B*heads, 1, n_q, points)
             w_l = weights[:, :, :, lvl].transpose(1, 2).reshape(b * heads, 1, n_q, points)
-            term = (sampled * w_l).sum(-1)
+            # The same products on (B*heads, head_dim, n_q*points) views: OpenVINO's CPU plugin
+            # broadcasts over a 3-D tensor about 3x faster than over the 4-D one when sizes
+            # are dynamic (0.4 s of a 4 s forward at 640x1152); PyTorch computes the same.
+            term = (sampled.flatten(2) * w_l.flatten(2)).unflatten(2, (-1, points)).sum(-1)
             out = term if out is None else out + term
         out = out.view(b, heads * head_dim, n_q).transpose(1, 2)
         return self.output_proj(out)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
+from .. import APP_ID
 from .errors import CancelledError, ModelDownloadError, ModelLoadError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,6 @@ MODEL_LICENSE = "CC BY-NC 4.0 (non-commercial use only)"
 ENV_VAR = "M2FP_MODEL_DIR"
 REQUIRED_FILES = ("configuration.json", "pytorch_model.pt")
 WEIGHTS = REQUIRED_FILES[1]
-APP_ID = "m2fp-desktop"
 
 ProgressFn = Callable[[str, "float | None"], None]
 

@@ -1,8 +1,8 @@
 """OpenVINO back-end: the same network, converted once and compiled for this CPU.
 
-Why OpenVINO: on a 2-core AVX-512 machine the full M2FP spends most of its PyTorch time in
-the deformable attention's ``grid_sample``; OpenVINO's CPU plugin runs the whole network
-about twice as fast in float32 and faster still in bfloat16.
+Why OpenVINO: on a 2-core AVX-512 machine the full M2FP spends much of its PyTorch time in
+the deformable attention's ``grid_sample``; OpenVINO's CPU plugin runs the network 1.2-1.6x
+faster in float32 and about 2x faster in bfloat16 (``bench/bench_runtimes.py``).
 
 How it works (``OpenVinoRuntime.create``):
 
@@ -221,8 +221,9 @@ class OpenVinoRuntime:
     def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, H, W) normalised input -> (class logits (Q, C+1), mask logits (Q, H/4, W/4)).
 
-        The intermediate buffers (about 1 GB for a 1920x1080 photo in f32) are released after
-        every image, so they are not held while post-processing runs or while the app idles.
+        The intermediate buffers (0.7-0.9 GB for a 1920x1080 photo in f32) are released after
+        every image, so they are not held while post-processing runs or while the app idles;
+        allocating them again costs no measurable time.
         """
         x = np.ascontiguousarray(images.detach().numpy(), dtype=np.float32)
         self.request.infer({0: x}, share_inputs=True)
@@ -243,7 +244,7 @@ class OpenVinoRuntime:
         """Convert (or load from the cache), compile and check; raises on any failure.
 
         ``net`` must hold the loaded weights; it is only read (traced, and run once on a small
-        input for the self-check), never modified.
+        input for the self-check): its weights are not changed and no reference to it is kept.
         """
 
         def step(text: str, frac: float | None) -> None:

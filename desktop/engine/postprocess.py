@@ -206,46 +206,62 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
 
     masks = masks.float()
     resizer = _Resizer.for_image((masks.shape[-2], masks.shape[-1]), prep)
-    sums: dict[int, torch.Tensor] = {}
-    counts: dict[int, torch.Tensor] = {}
     positive = (masks > 0).numpy()
-    for q in sorted(by_query):
-        win = resizer.window(positive[q])
-        if win is None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
-            continue
-        y0, y1, x0, x1 = win[4:]
-        logit = resizer.upsample(masks[q], win)
+    windows = {q: resizer.window(positive[q]) for q in by_query}
+    pending = {q: len(insts) for q, insts in by_query.items()}  # instances not yet handled
+    upsampled: dict[int, tuple[torch.Tensor, torch.Tensor, float]] = {}  # only while still pending
+
+    def query_maps(q: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(binary, prob, mask score) of query q inside its window; computed once per query."""
+        if q in upsampled:
+            return upsampled[q]
+        logit = resizer.upsample(masks[q], windows[q])
         binary = logit > 0
         prob = logit.sigmoid()
-        mask_score = float((prob * binary).sum() / (binary.sum() + 1e-6))
-        for inst in by_query[q]:
+        maps = (binary, prob, float((prob * binary).sum() / (binary.sum() + 1e-6)))
+        if pending[q] > 1:
+            upsampled[q] = maps
+        return maps
+
+    # Class by class (so only one class's paste buffers exist at a time), in id order: the
+    # argmax over class channels, with channels never pasted at 0 and ties to the lower id
+    # (as torch.argmax does), is a running maximum with a strict comparison.
+    best = torch.zeros((h, w), dtype=torch.float32)
+    labels = torch.zeros((h, w), dtype=torch.uint8)
+    for label in sorted({i.label for i in candidates}):
+        is_person = label == num_parsing
+        total = count = None
+        for inst in (i for i in candidates if i.label == label):
+            q = inst.query
+            win = windows[q]
+            if win is None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
+                continue
+            binary, prob, mask_score = query_maps(q)
+            pending[q] -= 1
+            if pending[q] == 0:
+                upsampled.pop(q, None)
             inst.score = inst.class_score * mask_score
-            is_person = inst.label == num_parsing
+            y0, y1, x0, x1 = win[4:]
             if (is_person and inst.score > MIN_INSTANCE_SCORE) or (
-                not is_person and inst.label != 0 and inst.score >= MIN_INSTANCE_SCORE
+                not is_person and label != 0 and inst.score >= MIN_INSTANCE_SCORE
             ):
                 inst.mask = np.zeros((h, w), dtype=bool)
                 inst.mask[y0:y1, x0:x1] = binary.numpy()
             if not is_person and inst.score >= thr:
                 # Paste into the class channel where prob * score > 0.5, then average.
+                if total is None:
+                    total = torch.zeros((h, w), dtype=torch.float32)
+                    count = torch.zeros((h, w), dtype=torch.uint8)
                 pasted = prob * inst.score
                 hit = pasted > 0.5
-                if inst.label not in sums:
-                    sums[inst.label] = torch.zeros((h, w), dtype=torch.float32)
-                    counts[inst.label] = torch.zeros((h, w), dtype=torch.float32)
-                sums[inst.label][y0:y1, x0:x1] += torch.where(hit, pasted, 0.0)
-                counts[inst.label][y0:y1, x0:x1] += hit
-
-    # Argmax over the class channels; channels never pasted are 0 everywhere, and ties go to
-    # the lower class id (as torch.argmax does), hence the strict comparison in id order.
-    best = torch.zeros((h, w), dtype=torch.float32)
-    labels = torch.zeros((h, w), dtype=torch.uint8)
-    for label in sorted(sums):
-        avg = sums[label] / counts[label].clamp_(min=1.0)
-        better = avg > best
-        best = torch.where(better, avg, best)
-        labels[better] = label
-    del sums, counts
+                total[y0:y1, x0:x1] += pasted.masked_fill_(~hit, 0.0)
+                count[y0:y1, x0:x1] += hit
+        if total is not None:
+            avg = total.div_(count.clamp_(min=1))
+            better = avg > best
+            best = torch.where(better, avg, best)
+            labels[better] = label
+            del total, count, avg, better
 
     person_insts = sorted((i for i in candidates if i.mask is not None and i.label == num_parsing), key=lambda i: -i.score)
     part_insts = sorted((i for i in candidates if i.mask is not None and i.label != num_parsing), key=lambda i: -i.score)

@@ -470,7 +470,7 @@ class MainWindow:
             self.buttons[name].state(["!disabled"] if enabled else ["disabled"])
         self.progress_cancel.state(["!disabled"] if states["cancel"] else ["disabled"])
         counts = self.images.counts()
-        parts = [f"{len(self.images)} images"] if has_images else []
+        parts = [_count(len(self.images), "image")] if has_images else []
         if counts[State.DONE]:
             parts.append(f"{counts[State.DONE]} done")
         if counts[State.FAILED]:
@@ -855,7 +855,7 @@ class MainWindow:
                 first.append(f"parsed in {entry.seconds:.1f} s")
             lines.append(" · ".join(first))
             if result is not None:
-                lines.append(f"{len(result.persons)} person(s), {len(result.parts)} part(s)")
+                lines.append(f"{_count(len(result.persons), 'person')}, {_count(len(result.parts), 'part')}")
             lines.extend(entry.notes)
         self.info_label.configure(text="\n".join(line for line in lines if line))
 
@@ -1250,3 +1250,8 @@ def _exc_info():
     import sys
 
     return sys.exc_info()
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 image", "3 images": counts read as sentences in the window."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -19,7 +19,6 @@ import torch
 
 from .checkpoint import WEIGHTS_FILE, load_into, read_state_dict
 from .config import ModelConfig, load_config
-from .errors import ModelLoadError
 from .models import MODEL_ID, locate_model
 from .network import M2FPNet
 from .postprocess import Parsed, postprocess
@@ -165,11 +164,3 @@ class HumanParser:
         result.timings = {"decode": decode, **result.timings, "total": result.timings["total"] + decode}
         return result
 
-
-def check_model_dir(path: str | Path) -> ModelConfig:
-    """Validate a model folder without building the network (for dialogs): config + weight keys."""
-    path = Path(path)
-    cfg = load_config(path)
-    if not (path / WEIGHTS_FILE).is_file():
-        raise ModelLoadError(f"{path / WEIGHTS_FILE} is missing.")
-    return cfg

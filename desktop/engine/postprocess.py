@@ -50,7 +50,6 @@ class Instance:
 @dataclass
 class Parsed:
     labels: np.ndarray  # (H, W) uint8
-    label_max: np.ndarray  # (H, W) float32, the winning channel's averaged probability
     persons: list[Person]
     parts: list[Part]
 
@@ -93,19 +92,15 @@ def resize_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 @dataclass
 class _Resizer:
-    """The reference's two-step mask resize as two matrices, plus each low-res row's reach."""
+    """The reference's two-step mask resize, as bands of its two matrices (H x h4, W x w4):
+    each output row (column) draws on at most K low-res rows (columns)."""
 
-    ay: torch.Tensor  # (H, h4)
-    ax: torch.Tensor  # (W, w4)
-    # The same matrices as bands: each output row/column draws on at most K low-res ones.
     y_idx: torch.Tensor  # (H, K) low-res row indices
     y_w: torch.Tensor  # (H, K) weights (0 where a row has fewer than K)
     x_idx: torch.Tensor  # (W, K)
     x_w: torch.Tensor  # (W, K)
     y_reach: tuple[np.ndarray, np.ndarray]  # first/last full-res row each low-res row weighs in
     x_reach: tuple[np.ndarray, np.ndarray]
-    r_support: tuple[np.ndarray, np.ndarray]  # first/last low-res row each full-res row draws on
-    c_support: tuple[np.ndarray, np.ndarray]
     padded_hw: tuple[int, int]
     resized_hw: tuple[int, int]
     image_hw: tuple[int, int]
@@ -117,40 +112,33 @@ class _Resizer:
             step1 = resize_matrix(low, padded)[:resized]  # to the padded input, cropped to the image
             mats.append(resize_matrix(resized, full) @ step1)  # then to the original size
         return cls(
-            torch.from_numpy(mats[0].astype(np.float32)),
-            torch.from_numpy(mats[1].astype(np.float32)),
             *_band(mats[0]),
             *_band(mats[1]),
             _span(mats[0] != 0),
             _span(mats[1] != 0),
-            _span((mats[0] != 0).T),
-            _span((mats[1] != 0).T),
             prep.padded_hw,
             prep.resized_hw,
             prep.image_hw,
         )
 
-    def window(self, low_mask: np.ndarray) -> tuple[int, int, int, int, int, int, int, int] | None:
-        """Bounds (r0, r1, c0, c1, y0, y1, x0, x1): the full-res window where logits can be > 0,
-        and the low-res rows and columns every pixel of that window draws on."""
+    def window(self, low_mask: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(y0, y1, x0, x1): the full-res window outside which the logits cannot be > 0."""
         rows = np.flatnonzero(low_mask.any(1))
         if rows.size == 0:
             return None
         cols = np.flatnonzero(low_mask.any(0))
         y0, y1 = int(self.y_reach[0][rows[0]]), int(self.y_reach[1][rows[-1]]) + 1
         x0, x1 = int(self.x_reach[0][cols[0]]), int(self.x_reach[1][cols[-1]]) + 1
-        r0, r1 = int(self.r_support[0][y0]), int(self.r_support[1][y1 - 1]) + 1
-        c0, c1 = int(self.c_support[0][x0]), int(self.c_support[1][x1 - 1]) + 1
-        return r0, r1, c0, c1, y0, y1, x0, x1
+        return y0, y1, x0, x1
 
-    def upsample(self, low: torch.Tensor, win) -> torch.Tensor:
-        """``Ay[y0:y1] @ low @ Ax[x0:x1].T``, computed from the bands.
+    def upsample(self, low: torch.Tensor, win: tuple[int, int, int, int]) -> torch.Tensor:
+        """The reference's resized ``low`` inside ``win``, computed from the bands.
 
-        A dense product would spend ~100x more multiplications on zeros; with the bands the
-        cost is a few passes over the window, like the reference's two interpolations.
+        A dense matrix product would spend ~100x more multiplications on zeros; with the bands
+        the cost is a few passes over the window, like the reference's two interpolations.
         """
-        _, _, _, _, y0, y1, x0, x1 = win
-        if (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * self.ay.shape[0] * self.ax.shape[0]:
+        y0, y1, x0, x1 = win
+        if (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * self.image_hw[0] * self.image_hw[1]:
             # Most of the image: PyTorch's own two interpolations are faster than gathers.
             return self._interpolate(low)[y0:y1, x0:x1]
         # Rows first (on the small low-res width), then columns on the transposed result, so
@@ -241,7 +229,7 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
             if pending[q] == 0:
                 upsampled.pop(q, None)
             inst.score = inst.class_score * mask_score
-            y0, y1, x0, x1 = win[4:]
+            y0, y1, x0, x1 = win
             if (is_person and inst.score > MIN_INSTANCE_SCORE) or (
                 not is_person and label != 0 and inst.score >= MIN_INSTANCE_SCORE
             ):
@@ -287,7 +275,7 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
     persons = [
         Person(p.id, p.score, p.mask, p.bbox, p.area, tuple(pt.id for pt in parts if pt.person_id == p.id)) for p in persons
     ]
-    return Parsed(labels.numpy(), best.numpy(), persons, parts)
+    return Parsed(labels.numpy(), persons, parts)
 
 
 def _owner(mask: np.ndarray, persons: list[Person]) -> int | None:

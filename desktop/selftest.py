@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from desktop import APP_ID, APP_NAME, __version__
+from desktop import APP_NAME, __version__
+from desktop.userdirs import user_dir
 
 log = logging.getLogger(__name__)
 
@@ -376,12 +377,7 @@ def default_report_path() -> Path:
 
     Computed here rather than imported from ``desktop.app`` so the self-test never imports tkinter.
     """
-    override = os.environ.get("M2FP_LOG_DIR")
-    if override:
-        return Path(override).expanduser() / "self-test.txt"
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir(APP_ID, appauthor=False)) / "self-test.txt"
+    return user_dir("log", "M2FP_LOG_DIR") / "self-test.txt"
 
 
 def build_arg_parser() -> argparse.ArgumentParser:

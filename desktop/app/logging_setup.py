@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from desktop import APP_ID
+from desktop.userdirs import user_dir
 
 LOG_FILE_NAME = "m2fp-desktop.log"
 _HANDLER_NAME = "m2fp-desktop-file"
@@ -23,12 +23,7 @@ _HANDLER_NAME = "m2fp-desktop-file"
 
 def log_dir() -> Path:
     """Folder of the log file: ``M2FP_LOG_DIR`` if set, else platformdirs' user log folder."""
-    override = os.environ.get("M2FP_LOG_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir(APP_ID, appauthor=False))
+    return user_dir("log", "M2FP_LOG_DIR")
 
 
 def log_file() -> Path:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from desktop import APP_ID
 from desktop.atomic import atomic_write_text
+from desktop.userdirs import user_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,7 @@ EXPORT_FORMATS = ("labels", "color", "overlay", "json")
 
 def config_dir() -> Path:
     """``M2FP_CONFIG_DIR`` if set, else platformdirs' user config folder for the app."""
-    override = os.environ.get("M2FP_CONFIG_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_ID, appauthor=False))
+    return user_dir("config", "M2FP_CONFIG_DIR")
 
 
 def settings_path() -> Path:

@@ -18,9 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
-
-from .. import APP_ID
+from ..userdirs import user_dir
 from .errors import CancelledError, ModelDownloadError, ModelLoadError, ModelNotFoundError
 
 log = logging.getLogger(__name__)
@@ -38,7 +36,7 @@ ProgressFn = Callable[[str, "float | None"], None]
 
 def default_model_dir() -> Path:
     """The user cache folder where a downloaded (or hand-placed) model lives."""
-    return Path(platformdirs.user_cache_dir(APP_ID, appauthor=False)) / "models" / MODEL_NAME
+    return user_dir("cache") / "models" / MODEL_NAME
 
 
 def app_dir() -> Path:

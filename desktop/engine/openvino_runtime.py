@@ -48,6 +48,7 @@ import numpy as np
 import openvino as ov
 import torch
 
+from ..userdirs import user_dir
 from .checkpoint import WEIGHTS_FILE
 from .network import M2FPNet
 
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[str, "float | None"], None]
 
 CACHE_ENV_VAR = "M2FP_CACHE_DIR"
-APP_ID = "m2fp-desktop"
 # Bump when the conversion itself changes (trace input, input spec, saved format), so old
 # caches are not reused.
 FORMAT_VERSION = 1
@@ -81,12 +81,7 @@ CHECK_TOLERANCE = {"f32": 1e-3, "bf16": 0.5}
 
 def cache_root() -> Path:
     """The folder holding converted models: ``$M2FP_CACHE_DIR/openvino`` or the user cache's."""
-    override = os.environ.get(CACHE_ENV_VAR)
-    if override:
-        return Path(override).expanduser() / "openvino"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_ID, appauthor=False)) / "openvino"
+    return user_dir("cache", CACHE_ENV_VAR) / "openvino"
 
 
 def cpu_has_bf16(core: ov.Core | None = None) -> bool:

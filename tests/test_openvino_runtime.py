@@ -1,4 +1,4 @@
-"""The OpenVINO runtime: precision, dynamic sizes, the conversion cache, and falling back to PyTorch.
+"""The OpenVINO runtime: precision, per-size compilation, the conversion cache, and falling back to PyTorch.
 
 Golden parity on this runtime (exact precision) is in test_parity.py, which runs every test
 on both runtimes. Speed is measured by bench/bench_runtimes.py, not here.
@@ -6,6 +6,7 @@ on both runtimes. Speed is measured by bench/bench_runtimes.py, not here.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -41,6 +42,14 @@ def fresh_cache(tmp_path, monkeypatch):
     return tmp_path / "cache" / "openvino"
 
 
+def _compiled(parser: HumanParser) -> ov.CompiledModel:
+    """The runtime's compiled model (compiled for a small input if no image was parsed yet)."""
+    rt = parser.runtime
+    if rt.compiled is None:
+        rt.infer(torch.zeros((1, 3, *ovr.CHECK_HW)))
+    return rt.compiled
+
+
 def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -51,25 +60,26 @@ def _warnings(caplog) -> list[str]:
 def test_exact_runs_float32_on_the_cpu_with_the_parsers_threads(tiny_openvino_parser):
     rt = tiny_openvino_parser.runtime
     assert rt.name == "openvino" and rt.precision == "exact (f32)"
+    compiled = _compiled(tiny_openvino_parser)
     # Set explicitly: on CPUs with bf16 OpenVINO's default would be bf16.
-    assert rt.compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
-    assert rt.compiled.get_property("INFERENCE_NUM_THREADS") == int(tiny_openvino_parser.info["threads"])
-    assert str(rt.compiled.get_property("PERFORMANCE_HINT")) == "LATENCY"
-    assert list(rt.compiled.get_property("EXECUTION_DEVICES")) == ["CPU"]
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.f32
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == int(tiny_openvino_parser.info["threads"])
+    assert str(compiled.get_property("PERFORMANCE_HINT")) == "LATENCY"
+    assert list(compiled.get_property("EXECUTION_DEVICES")) == ["CPU"]
     info = tiny_openvino_parser.info
     assert info["runtime"] == "openvino" and info["precision"] == "exact (f32)" and info["openvino"]
 
 
 def test_threads_follow_num_threads(tiny_model_dir):
     parser = HumanParser.load(tiny_model_dir, runtime="openvino", num_threads=1)
-    assert parser.runtime.compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    assert _compiled(parser).get_property("INFERENCE_NUM_THREADS") == 1
 
 
 def test_fast_reports_what_runs_and_agrees_with_exact(tiny_model_dir, tiny_openvino_parser, golden_images):
     fast = HumanParser.load(tiny_model_dir, runtime="openvino", precision="fast")
     bf16 = ovr.cpu_has_bf16()
     expected = ov.Type.bf16 if bf16 else ov.Type.f32
-    assert fast.runtime.compiled.get_property("INFERENCE_PRECISION_HINT") == expected
+    assert _compiled(fast).get_property("INFERENCE_PRECISION_HINT") == expected
     assert fast.info["precision"] == ("fast (bf16)" if bf16 else "fast (f32: this CPU has no bf16)")
 
     for name, path in golden_images.items():
@@ -88,23 +98,40 @@ def test_fast_reports_what_runs_and_agrees_with_exact(tiny_model_dir, tiny_openv
             assert diffs and min(diffs) <= FAST_SCORE_TOL, f"{name}: class {part.label} score {part.score:.4f}"
 
 
-# -- dynamic shapes ----------------------------------------------------------------------------
+# -- input sizes ------------------------------------------------------------------------------
 
 
 def test_one_converted_model_serves_every_size(tiny_openvino_parser, tiny_parser):
+    """The converted model has a dynamic input; each padded size is compiled when it first
+    comes, reused while it repeats, and agrees with PyTorch at every size."""
     rt = tiny_openvino_parser.runtime
-    shape = rt.compiled.input(0).get_partial_shape()
-    assert shape[0] == 1 and shape[1] == 3 and shape[2].is_dynamic and shape[3].is_dynamic
+    shape = rt._model.input(0).get_partial_shape()
+    assert shape[0] == 1 and shape[1] == 3
     g = torch.Generator().manual_seed(1)
     # Portrait, landscape, square, and the largest (1333 px long side, padded): none equal to
     # the 192x256 trace input.
     for hw in [(640, 640), (640, 864), (992, 640), (640, 1344), (224, 160)]:
         x = torch.randn((1, 3, *hw), generator=g)
         logits, masks = rt.infer(x)
+        assert rt.compiled_hw == hw and "compile" in rt.timings, hw
+        assert rt.compiled.input(0).get_shape() == [1, 3, *hw]
         ref_logits, ref_masks = tiny_parser.runtime.infer(x)
         assert masks.shape == ref_masks.shape == (ref_logits.shape[0], hw[0] // 4, hw[1] // 4)
         np.testing.assert_allclose(logits.numpy(), ref_logits.numpy(), atol=ATOL, rtol=0, err_msg=str(hw))
         np.testing.assert_allclose(masks.numpy(), ref_masks.numpy(), atol=ATOL, rtol=0, err_msg=str(hw))
+        again, _ = rt.infer(x)  # the same size again: no new compilation, the same answer
+        assert rt.timings == {} and rt.compiled_hw == hw
+        np.testing.assert_array_equal(again.numpy(), logits.numpy())
+
+
+def test_result_timings_say_when_a_size_was_compiled(tiny_model_dir, golden_images):
+    parser = HumanParser.load(tiny_model_dir, runtime="openvino")
+    rgb = _rgb(golden_images["astronaut"])
+    first, second = parser.parse(rgb), parser.parse(rgb)
+    assert 0 < first.timings["compile"] <= first.timings["forward"]
+    assert "compile" not in second.timings
+    other = parser.parse(_rgb(golden_images["grace_hopper"]))  # another padded size
+    assert other.timings["compile"] > 0
 
 
 # -- the cache ---------------------------------------------------------------------------------
@@ -124,12 +151,17 @@ def test_second_load_uses_the_cache(tiny_model_dir, fresh_cache, monkeypatch, go
     entry = entries[0]
     assert entry.name == ovr.cache_key(tiny_model_dir)
     assert {"model.xml", "model.bin", "meta.json"} <= {p.name for p in entry.iterdir()}
-    assert any((entry / "compiled-f32").iterdir()), "OpenVINO's CACHE_DIR got no compiled blob"
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["verified"]["f32"] == ovr.cpu_identity(ov.Core())  # the self-check passed and is recorded
 
     def no_conversion(net):
         raise AssertionError("the second load converted the model again")
 
+    def no_network(*args):
+        raise AssertionError("the second load built the PyTorch network")
+
     monkeypatch.setattr(ovr, "convert", no_conversion)
+    monkeypatch.setattr(HumanParser, "_load_network", staticmethod(no_network))
     progress.clear()
     second = HumanParser.load(tiny_model_dir, runtime="openvino", progress=lambda t, f: progress.append((t, f)))
     assert second.runtime.name == "openvino" and second.runtime.from_cache
@@ -165,7 +197,6 @@ def test_damaged_cache_is_converted_again(tiny_model_dir, fresh_cache, caplog):
     HumanParser.load(tiny_model_dir, runtime="openvino")
     (entry,) = fresh_cache.iterdir()
     (entry / "model.bin").write_bytes(b"\0" * 100)  # truncated weights
-    shutil.rmtree(entry / "compiled-f32")
     with caplog.at_level(logging.WARNING):
         parser = HumanParser.load(tiny_model_dir, runtime="openvino")
     assert parser.runtime.name == "openvino" and not parser.runtime.from_cache
@@ -230,8 +261,9 @@ def test_conversion_failure_falls_back_to_torch(tiny_model_dir, fresh_cache, mon
 
 
 @pytest.mark.parametrize("failure", ["raises", "garbage"])
-def test_failure_at_first_inference_falls_back_to_torch(failure, tiny_model_dir, monkeypatch, caplog):
-    """A CPU plugin that crashes or computes nonsense is caught by the warm-up inside ``create``."""
+def test_failure_at_first_inference_falls_back_to_torch(failure, tiny_model_dir, fresh_cache, monkeypatch, caplog):
+    """A CPU plugin that crashes or computes nonsense is caught by the warm-up inside ``create``
+    (which runs after a conversion) and nothing is recorded as checked."""
     original = ovr.OpenVinoRuntime.infer
 
     def bad_infer(self, images):
@@ -248,6 +280,33 @@ def test_failure_at_first_inference_falls_back_to_torch(failure, tiny_model_dir,
     assert len(messages) == 1 and "OpenVINO runtime failed" in messages[0]
     if failure == "garbage":
         assert "mask logits differ from PyTorch" in messages[0]
+    for entry in fresh_cache.iterdir():
+        assert "verified" not in json.loads((entry / "meta.json").read_text())
+
+
+def test_failure_on_a_later_image_switches_to_torch(tiny_model_dir, fresh_cache, monkeypatch, caplog, golden_images):
+    """On a start from a checked cache OpenVINO is trusted; if it fails anyway (a new size that
+    does not compile, a plugin crash), that image and the rest are parsed with PyTorch."""
+    HumanParser.load(tiny_model_dir, runtime="openvino")  # converts, checks, records
+    parser = HumanParser.load(tiny_model_dir, runtime="auto")
+    assert parser.runtime.name == "openvino" and parser.runtime.from_cache
+    rgb = _rgb(golden_images["astronaut"])
+    expected = HumanParser.load(tiny_model_dir, runtime="torch").parse(rgb)
+
+    def broken_compile(self, hw):
+        raise RuntimeError("simulated compile failure")
+
+    monkeypatch.setattr(ovr.OpenVinoRuntime, "compile_for", broken_compile)
+    with caplog.at_level(logging.WARNING):
+        got = parser.parse(rgb)
+        again = parser.parse(rgb)
+    messages = _warnings(caplog)
+    assert len(messages) == 1 and "OpenVINO runtime failed on a 640x640 input" in messages[0]
+    assert "simulated compile failure" in messages[0] and "PyTorch" in messages[0]
+    assert parser.runtime.name == "torch" and parser.info["runtime"] == "torch"
+    assert got.model["runtime"] == "torch"
+    np.testing.assert_array_equal(got.labels, expected.labels)
+    np.testing.assert_array_equal(again.labels, expected.labels)
 
 
 def test_missing_openvino_falls_back_to_torch(tiny_model_dir, monkeypatch, caplog):

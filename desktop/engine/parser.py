@@ -19,6 +19,7 @@ import torch
 
 from .checkpoint import WEIGHTS_FILE, load_into, read_state_dict
 from .config import ModelConfig, load_config
+from .memory import release_unused_memory
 from .models import MODEL_ID, locate_model
 from .network import M2FPNet
 from .postprocess import Parsed, postprocess
@@ -43,6 +44,18 @@ def _palette_for(num: int) -> np.ndarray:
     return np.concatenate([pal, extra])
 
 
+def _openvino_runtime(runtime: str):
+    """The OpenVINO runtime class, or None when the package cannot be imported (a warning
+    only when OpenVINO was asked for by name: with "auto", PyTorch is a normal choice)."""
+    try:
+        from .openvino_runtime import OpenVinoRuntime  # noqa: PLC0415 - optional, heavy
+    except ImportError:
+        if runtime == "openvino":
+            log.warning("OpenVINO runtime is not available; using the PyTorch runtime")
+        return None
+    return OpenVinoRuntime
+
+
 def build_network(cfg: ModelConfig) -> M2FPNet:
     """The network for ``cfg`` with freshly initialised (meaningless) weights."""
     return M2FPNet(cfg)
@@ -51,13 +64,16 @@ def build_network(cfg: ModelConfig) -> M2FPNet:
 class HumanParser:
     """Multi-person human parsing with one loaded M2FP model."""
 
-    def __init__(self, cfg: ModelConfig, runtime: Runtime, info: dict[str, str]):
+    def __init__(self, cfg: ModelConfig, runtime: Runtime, info: dict[str, str], *,
+                 model_dir: Path | None = None, precision: str = "exact"):
         self.cfg = cfg
         self.runtime = runtime
         self.info = info
         self.class_names: tuple[str, ...] = cfg.parsing_class_names
         self.palette = _palette_for(len(self.class_names))
         self._lock = threading.Lock()
+        self._model_dir = model_dir  # to load the PyTorch runtime if OpenVINO fails later
+        self._precision = precision
 
     @classmethod
     def load(
@@ -71,7 +87,9 @@ class HumanParser:
     ) -> HumanParser:
         """Find, check and load a model folder (see :mod:`.models` for the search order).
 
-        Raises :class:`ModelNotFoundError` or :class:`ModelLoadError` with a user-facing message.
+        With OpenVINO and a conversion cached and checked on an earlier start, the PyTorch
+        network is not built at all (the converted model is read from the cache). Raises
+        :class:`ModelNotFoundError` or :class:`ModelLoadError` with a user-facing message.
         """
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
@@ -89,45 +107,69 @@ class HumanParser:
         path, origin = locate_model(model_dir)
         step(f"Reading the model configuration in {path}", 0.0)
         cfg = load_config(path)
-        step("Reading the model weights", 0.1)
-        state = read_state_dict(path / WEIGHTS_FILE)
-        step("Building the network", 0.5)
-        net = build_network(cfg)
-        load_into(net, state, path / WEIGHTS_FILE)
-        del state
         info = {
             "name": MODEL_ID if path.name == MODEL_ID.split("/")[-1] else path.name,
             "source": str(path),
             "found_in": origin,
             "threads": str(threads),
         }
-        rt = cls._make_runtime(net, runtime, precision, path, step)
+        rt: Runtime | None = None
+        openvino = _openvino_runtime(runtime) if runtime in ("auto", "openvino") else None
+        if openvino is not None:
+            try:
+                rt = openvino.open_cached(path, precision=precision, progress=step)
+            except Exception as exc:  # an odd plugin or cache: the full path below decides
+                log.info("The cached OpenVINO model cannot be opened (%s)", exc)
+        if rt is None:
+            net = cls._load_network(cfg, path, step)
+            rt = cls._make_runtime(net, openvino, precision, path, step)
+            del net
         info.update(runtime=rt.name, precision=rt.precision, torch=torch.__version__)
         info.update(getattr(rt, "info", {}))  # runtime details (OpenVINO version, cache use)
         info["load_seconds"] = f"{time.perf_counter() - t0:.2f}"
+        release_unused_memory()
         step("Model ready", 1.0)
-        return cls(cfg, rt, info)
+        return cls(cfg, rt, info, model_dir=path, precision=precision)
 
     @staticmethod
-    def _make_runtime(net: M2FPNet, runtime: str, precision: str, path: Path, step: ProgressFn) -> Runtime:
-        if runtime in ("auto", "openvino"):
+    def _load_network(cfg: ModelConfig, path: Path, step: ProgressFn) -> M2FPNet:
+        step("Reading the model weights", 0.2)
+        state = read_state_dict(path / WEIGHTS_FILE)
+        step("Building the network", 0.5)
+        net = build_network(cfg)
+        load_into(net, state, path / WEIGHTS_FILE)
+        return net
+
+    @staticmethod
+    def _make_runtime(net: M2FPNet, openvino, precision: str, path: Path, step: ProgressFn) -> Runtime:
+        if openvino is not None:
             try:
-                from .openvino_runtime import OpenVinoRuntime  # noqa: PLC0415 - optional, heavy
-            except ImportError:
-                if runtime == "openvino":
-                    log.warning("OpenVINO runtime is not available; using the PyTorch runtime")
-            else:
-                try:
-                    return OpenVinoRuntime.create(net, precision=precision, model_dir=path, progress=step)
-                except Exception as exc:  # conversion or CPU plugin failure: fall back, never crash
-                    log.warning("OpenVINO runtime failed (%s); using the PyTorch runtime", exc)
+                return openvino.create(net, precision=precision, model_dir=path, progress=step)
+            except Exception as exc:  # conversion or CPU plugin failure: fall back, never crash
+                log.warning("OpenVINO runtime failed (%s); using the PyTorch runtime", exc)
         return TorchRuntime(net, precision)
+
+    def _infer(self, tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The runtime's outputs; if OpenVINO fails now (a size it cannot compile, a plugin
+        crash), PyTorch takes over for the rest of the session. Called under the lock."""
+        try:
+            return self.runtime.infer(tensor)
+        except Exception as exc:
+            if self.runtime.name == "torch" or self._model_dir is None:
+                raise
+            h, w = tensor.shape[-2:]
+            log.warning("OpenVINO runtime failed on a %dx%d input (%s); using the PyTorch runtime", h, w, exc)
+            self.runtime = TorchRuntime(self._load_network(self.cfg, self._model_dir, lambda t, f: None),
+                                        self._precision)
+            self.info.update(runtime="torch", precision=self.runtime.precision)
+            self.info.pop("openvino_model", None)
+            return self.runtime.infer(tensor)
 
     # -- parsing -------------------------------------------------------------------------
     def forward(self, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw network outputs for a prepared input: (Q, C+1) logits, (Q, h/4, w/4) mask logits."""
         with self._lock:
-            return self.runtime.infer(prepared.tensor)
+            return self._infer(prepared.tensor)
 
     def parse(self, rgb: np.ndarray, *, notes: list[str] | None = None) -> ParsingResult:
         """Parse one upright RGB image, (H, W, 3) uint8."""
@@ -135,9 +177,12 @@ class HumanParser:
         prepared = prepare(np.ascontiguousarray(rgb), self.cfg)
         t1 = time.perf_counter()
         with self._lock:
-            logits, masks = self.runtime.infer(prepared.tensor)
+            logits, masks = self._infer(prepared.tensor)
+            runtime_timings = dict(getattr(self.runtime, "timings", {}))
             t2 = time.perf_counter()
             parsed: Parsed = postprocess(logits, masks, prepared, self.cfg)
+            del logits, masks
+            release_unused_memory()
         t3 = time.perf_counter()
         return ParsingResult(
             labels=parsed.labels,
@@ -145,7 +190,9 @@ class HumanParser:
             parts=parsed.parts,
             class_names=self.class_names,
             palette=self.palette,
-            timings={"preprocess": t1 - t0, "forward": t2 - t1, "postprocess": t3 - t2, "total": t3 - t0},
+            # "compile" (OpenVINO, first image of a new size) is part of "forward"'s time.
+            timings={"preprocess": t1 - t0, "forward": t2 - t1, **runtime_timings, "postprocess": t3 - t2,
+                     "total": t3 - t0},
             model=dict(self.info),
             notes=list(notes or []),
         )

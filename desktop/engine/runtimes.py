@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 class Runtime(Protocol):
     name: str
     precision: str
+    timings: dict[str, float]  # extra stages of the last ``infer`` (OpenVINO: "compile")
 
     def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, H, W) normalised input -> (class logits (Q, C+1), mask logits (Q, H/4, W/4))."""
@@ -38,6 +39,7 @@ class TorchRuntime:
         net.fold_batchnorm()
         self.net = net
         self.precision = precision
+        self.timings: dict[str, float] = {}
 
     def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.inference_mode():

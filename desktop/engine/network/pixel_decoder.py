@@ -1,10 +1,13 @@
 """Mask2Former's multi-scale deformable-attention pixel decoder.
 
-The deformable attention samples each level with ``F.grid_sample`` (bilinear, zero
-padding, ``align_corners=False``), which is exactly what the reference's CPU path
-(mmcv's ``multi_scale_deformable_attn_pytorch``) computes. We accumulate the weighted
-samples level by level instead of stacking all levels first: the same sum, without a
-(heads x dims x queries x levels x points) intermediate on every layer.
+The reference's CPU path (mmcv's ``multi_scale_deformable_attn_pytorch``) samples every
+level with ``F.grid_sample`` (bilinear, zero padding, ``align_corners=False``) into a
+(heads x dims x queries x levels x points) tensor, then weights and sums it. We compute the
+same sum without that tensor: every sample is four bilinear corners, so the whole
+attention is a weighted sum of 48 rows of the value table per (query, head), which is
+exactly an embedding-bag sum with per-sample weights. Measured on the full model at a
+640x1152 input, one encoder layer: PyTorch 0.53 s -> 0.17 s, OpenVINO f32 187 -> 160 ms;
+the results agree with the grid-sample form to float rounding (4e-6).
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from torch.nn import functional as F
 
 from ..config import EncoderConfig
 from .layers import Conv2d, sine_position_embedding
+
+# The four bilinear corners of a sample as (dx, dy) offsets from its top-left pixel.
+_CORNER_DX = (0, 1, 0, 1)
+_CORNER_DY = (0, 0, 1, 1)
+# Sample coordinates are clamped to [-2, _FAR] pixels before the integer conversion: a
+# sample that far outside a level has all four corners outside it either way (weight 0),
+# and the clamp keeps the conversion to int32 defined for any offset the network predicts.
+_FAR = 1 << 20
 
 
 class MSDeformAttn(nn.Module):
@@ -33,35 +44,45 @@ class MSDeformAttn(nn.Module):
         value_in: torch.Tensor,
         shapes: list[tuple[torch.Tensor, torch.Tensor]],
     ) -> torch.Tensor:
-        """query, value_in: (B, N, C); reference_points: (1, N, 2) in [0, 1] as (x, y)."""
+        """query, value_in: (B, N, C), N the tokens of all levels; reference_points: (1, N, 2)
+        in [0, 1] as (x, y); shapes: (h, w) of each level as 0-d integer tensors."""
         b, n_q, _ = query.shape
         heads, levels, points = self.n_heads, self.n_levels, self.n_points
         head_dim = self.d_model // heads
-        value = self.value_proj(value_in)
+        # Row (batch * N + token) * heads + head of the table is that token's value for that head.
+        table = self.value_proj(value_in).reshape(-1, head_dim)
         offsets = self.sampling_offsets(query).view(b, n_q, heads, levels, points, 2)
         weights = self.attention_weights(query).view(b, n_q, heads, levels * points)
-        weights = F.softmax(weights, -1).view(b, n_q, heads, levels, points)
+        weights = F.softmax(weights, -1).view(b, n_q, heads, levels, points, 1)
 
-        out = None
-        start = 0
-        for lvl, (h, w) in enumerate(shapes):
-            size = h * w
-            value_l = value[:, start : start + size].transpose(1, 2).reshape(b * heads, head_dim, h, w)
-            start = start + size
-            normalizer = torch.stack((w, h)).to(query.dtype)
-            # Grid coordinates in [-1, 1]: 2 * (reference + offset / size) - 1.
-            loc = reference_points[:, :, None, None, :] + offsets[:, :, :, lvl] / normalizer
-            grid = (2 * loc - 1).transpose(1, 2).reshape(b * heads, n_q, points, 2)
-            sampled = F.grid_sample(value_l, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            # sampled: (B*heads, head_dim, n_q, points); weights -> (B*heads, 1, n_q, points)
-            w_l = weights[:, :, :, lvl].transpose(1, 2).reshape(b * heads, 1, n_q, points)
-            # The same products on (B*heads, head_dim, n_q*points) views: OpenVINO's CPU plugin
-            # broadcasts over a 3-D tensor about 3x faster than over the 4-D one when sizes
-            # are dynamic (0.4 s of a 4 s forward at 640x1152); PyTorch computes the same.
-            term = (sampled.flatten(2) * w_l.flatten(2)).unflatten(2, (-1, points)).sum(-1)
-            out = term if out is None else out + term
-        out = out.view(b, heads * head_dim, n_q).transpose(1, 2)
-        return self.output_proj(out)
+        hs = torch.stack([h for h, _ in shapes]).to(torch.int32)
+        ws = torch.stack([w for _, w in shapes]).to(torch.int32)
+        starts = (torch.cumsum(hs * ws, 0) - hs * ws).view(1, 1, 1, levels, 1, 1)
+        wl, hl = ws.view(1, 1, 1, levels, 1, 1), hs.view(1, 1, 1, levels, 1, 1)
+        size = torch.stack((ws, hs), -1).to(query.dtype).view(1, 1, 1, levels, 1, 2)
+        # Pixel coordinates of every sample (grid_sample's unnormalisation, align_corners=False).
+        pix = reference_points.view(1, n_q, 1, 1, 1, 2) * size + offsets - 0.5
+        pix = pix.clamp(-2.0, float(_FAR))
+        top_left = torch.floor(pix)
+        frac = pix - top_left
+        # Corner indices in integers (never in the reduced float precision of a fast mode).
+        corner = top_left.to(torch.int32)
+        x = corner[..., 0:1] + torch.tensor(_CORNER_DX, dtype=torch.int32)
+        y = corner[..., 1:2] + torch.tensor(_CORNER_DY, dtype=torch.int32)
+        valid = (x >= 0) & (x < wl) & (y >= 0) & (y < hl)
+        head = torch.arange(heads, dtype=torch.int32).view(1, 1, heads, 1, 1, 1)
+        batch = (torch.arange(b, dtype=torch.int32) * (n_q * heads)).view(b, 1, 1, 1, 1, 1)
+        rows = torch.where(valid, (starts + y * wl + x) * heads + head + batch, torch.zeros_like(x))
+        fx, fy = frac[..., 0:1], frac[..., 1:2]
+        right = torch.tensor(_CORNER_DX, dtype=torch.bool)
+        below = torch.tensor(_CORNER_DY, dtype=torch.bool)
+        bilinear = torch.where(right, fx, 1 - fx) * torch.where(below, fy, 1 - fy)
+        sample_w = torch.where(valid, weights * bilinear, torch.zeros_like(bilinear))
+        bags = b * n_q * heads
+        out = F.embedding_bag(
+            rows.reshape(bags, -1), table, mode="sum", per_sample_weights=sample_w.reshape(bags, -1).to(table.dtype)
+        )
+        return self.output_proj(out.view(b, n_q, heads * head_dim))
 
 
 class EncoderLayer(nn.Module):

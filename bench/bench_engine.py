@@ -119,7 +119,7 @@ def main() -> None:
         print(json.dumps(child(config, Path(model_dir), json.loads(photos_json), int(runs))))
         return
 
-    model_dir = make_full_model_dir(args.work / "m2fp-full-random")
+    model_dir = make_full_model_dir(args.work / "m2fp-full-confident")
     photos = {k: str(v) for k, v in make_photos(args.work / "photos").items()}
     print(f"Full-size M2FP, random weights; {os.cpu_count()} cores; torch {torch.__version__}; {args.runs} runs per image")
     results = {}

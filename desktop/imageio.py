@@ -41,6 +41,7 @@ __all__ = [
     "list_images",
     "load_image",
     "natural_key",
+    "probe_size",
     "sha256_file",
 ]
 
@@ -204,6 +205,25 @@ def _to_rgb_array(im: Image.Image, notes: list[str]) -> np.ndarray:
         return np.array(im.convert("RGB"), dtype=np.uint8)
     except (ValueError, OSError) as exc:
         raise ValueError(f'uses the colour mode "{mode}", which cannot be converted to RGB') from exc
+
+
+def probe_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(width, height)`` of an image as it will be parsed (upright), from its header only;
+    ``None`` when the header cannot be read (:func:`load_image` then says why).
+
+    Cheap (no pixel is decoded): the command line uses it to order a batch by input size.
+    Only regular files are opened (opening a FIFO would wait for a writer forever).
+    """
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return None
+        with Image.open(path, formats=_readable_formats()) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # any unreadable header: the real load reports it properly
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # EXIF 5-8 turn the image a quarter
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:

@@ -23,7 +23,7 @@ from PIL import Image
 
 import desktop.cli as cli
 from desktop.export import FORMATS, output_paths
-from desktop.imageio import load_image
+from desktop.imageio import list_images, load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -439,3 +439,34 @@ def test_module_entry_point_in_a_subprocess(tmp_path, small_photos, tiny_model_d
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
+
+
+def test_batch_is_grouped_by_input_size(tmp_path, tiny_parser):
+    """OpenVINO compiles once per network input size, so a batch runs size group by size
+    group: groups in order of first appearance, files in listed order within a group, and
+    EXIF rotation counts (a landscape file shown upright as portrait is a portrait)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (60, 40)).save(folder / "1_landscape.png")
+    Image.new("RGB", (40, 60)).save(folder / "2_portrait.png")
+    Image.new("RGB", (90, 60)).save(folder / "3_landscape_bigger.png")  # same 3:2 shape: same input size
+    (folder / "4_broken.jpg").write_bytes(b"not an image")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 60x40, shown rotated a quarter turn: 40x60
+    Image.new("RGB", (60, 40)).save(folder / "5_rotated.jpg", exif=exif)
+    jobs = cli.plan_jobs(list_images([folder]), tmp_path / "out", set())
+    assert [j.entry.path.name for j in jobs][:2] == ["1_landscape.png", "2_portrait.png"]
+    ordered = cli.order_by_input_size(jobs, tiny_parser)
+    assert [j.entry.path.name for j in ordered] == [
+        "1_landscape.png", "3_landscape_bigger.png", "4_broken.jpg", "2_portrait.png", "5_rotated.jpg"]
+    assert tiny_parser.input_size(60, 40) == (640, 960) and tiny_parser.input_size(40, 60) == (960, 640)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_probing_sizes_never_opens_special_files(tmp_path):
+    from desktop.imageio import probe_size
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    assert probe_size(fifo) is None  # returns at once: opening it would block for a writer
+    assert probe_size(tmp_path) is None and probe_size(tmp_path / "missing.png") is None

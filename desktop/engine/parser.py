@@ -23,7 +23,7 @@ from .memory import release_unused_memory
 from .models import MODEL_ID, locate_model
 from .network import M2FPNet
 from .postprocess import Parsed, postprocess
-from .preprocess import Prepared, prepare
+from .preprocess import Prepared, prepare, resized_shape
 from .result import ParsingResult
 from .runtimes import Runtime, TorchRuntime
 
@@ -164,6 +164,16 @@ class HumanParser:
             self.info.update(runtime="torch", precision=self.runtime.precision)
             self.info.pop("openvino_model", None)
             return self.runtime.infer(tensor)
+
+    def input_size(self, width: int, height: int) -> tuple[int, int]:
+        """The network input's (height, width) for an image of this size (resized and padded).
+
+        Images with the same input size run on the same compiled model; the OpenVINO runtime
+        compiles once per input size, so a batch is fastest in groups of equal input size.
+        """
+        h, w = resized_shape(height, width, self.cfg.min_size, self.cfg.max_size)
+        div = self.cfg.size_divisibility
+        return -(-h // div) * div, -(-w // div) * div
 
     # -- parsing -------------------------------------------------------------------------
     def forward(self, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,9 +19,6 @@ from torch.nn import functional as F
 from ..config import EncoderConfig
 from .layers import Conv2d, sine_position_embedding
 
-# The four bilinear corners of a sample as (dx, dy) offsets from its top-left pixel.
-_CORNER_DX = (0, 1, 0, 1)
-_CORNER_DY = (0, 0, 1, 1)
 # Sample coordinates are clamped to [-2, _FAR] pixels before the integer conversion: a
 # sample that far outside a level has all four corners outside it either way (weight 0),
 # and the clamp keeps the conversion to int32 defined for any offset the network predicts.
@@ -51,38 +48,53 @@ class MSDeformAttn(nn.Module):
         head_dim = self.d_model // heads
         # Row (batch * N + token) * heads + head of the table is that token's value for that head.
         table = self.value_proj(value_in).reshape(-1, head_dim)
-        offsets = self.sampling_offsets(query).view(b, n_q, heads, levels, points, 2)
+        # The offsets' x and y come interleaved out of one linear layer; computing them as two
+        # (its even and odd rows) keeps each coordinate in a tensor of its own, no slicing.
+        lin = self.sampling_offsets
+        off_x = F.linear(query, lin.weight[0::2], lin.bias[0::2]).view(b, n_q, heads, levels, points)
+        off_y = F.linear(query, lin.weight[1::2], lin.bias[1::2]).view(b, n_q, heads, levels, points)
         weights = self.attention_weights(query).view(b, n_q, heads, levels * points)
-        weights = F.softmax(weights, -1).view(b, n_q, heads, levels, points, 1)
+        weights = F.softmax(weights, -1)
 
         hs = torch.stack([h for h, _ in shapes]).to(torch.int32)
         ws = torch.stack([w for _, w in shapes]).to(torch.int32)
-        starts = (torch.cumsum(hs * ws, 0) - hs * ws).view(1, 1, 1, levels, 1, 1)
-        wl, hl = ws.view(1, 1, 1, levels, 1, 1), hs.view(1, 1, 1, levels, 1, 1)
-        size = torch.stack((ws, hs), -1).to(query.dtype).view(1, 1, 1, levels, 1, 2)
-        # Pixel coordinates of every sample (grid_sample's unnormalisation, align_corners=False).
-        pix = reference_points.view(1, n_q, 1, 1, 1, 2) * size + offsets - 0.5
-        pix = pix.clamp(-2.0, float(_FAR))
-        top_left = torch.floor(pix)
-        frac = pix - top_left
-        # Corner indices in integers (never in the reduced float precision of a fast mode).
-        corner = top_left.to(torch.int32)
-        x = corner[..., 0:1] + torch.tensor(_CORNER_DX, dtype=torch.int32)
-        y = corner[..., 1:2] + torch.tensor(_CORNER_DY, dtype=torch.int32)
-        valid = (x >= 0) & (x < wl) & (y >= 0) & (y < hl)
+        starts = (torch.cumsum(hs * ws, 0) - hs * ws).to(torch.int32)
+        ref = reference_points.view(1, n_q, 1, 1, 1, 2)
+        xs, wx = _neighbours(ref[..., 0], off_x, ws.to(query.dtype).view(1, 1, 1, levels, 1))
+        ys, wy = _neighbours(ref[..., 1], off_y, hs.to(query.dtype).view(1, 1, 1, levels, 1))
         head = torch.arange(heads, dtype=torch.int32).view(1, 1, heads, 1, 1, 1)
         batch = (torch.arange(b, dtype=torch.int32) * (n_q * heads)).view(b, 1, 1, 1, 1, 1)
-        rows = torch.where(valid, (starts + y * wl + x) * heads + head + batch, torch.zeros_like(x))
-        fx, fy = frac[..., 0:1], frac[..., 1:2]
-        right = torch.tensor(_CORNER_DX, dtype=torch.bool)
-        below = torch.tensor(_CORNER_DY, dtype=torch.bool)
-        bilinear = torch.where(right, fx, 1 - fx) * torch.where(below, fy, 1 - fy)
-        sample_w = torch.where(valid, weights * bilinear, torch.zeros_like(bilinear))
-        bags = b * n_q * heads
+        first_row = starts.view(1, 1, 1, levels, 1, 1) * heads + head + batch
+        row_y = ys * (ws.view(1, 1, 1, levels, 1, 1) * heads) + first_row
+        bags, samples = b * n_q * heads, levels * points
+        rows = row_y.reshape(bags, samples, 2, 1) + (xs * heads).reshape(bags, samples, 1, 2)
+        sample_w = (weights.reshape(bags, samples, 1, 1) * wy.reshape(bags, samples, 2, 1)) * wx.reshape(
+            bags, samples, 1, 2
+        )
         out = F.embedding_bag(
             rows.reshape(bags, -1), table, mode="sum", per_sample_weights=sample_w.reshape(bags, -1).to(table.dtype)
         )
         return self.output_proj(out.view(b, n_q, heads * head_dim))
+
+
+def _neighbours(ref: torch.Tensor, offset: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Along one axis: the two pixels around each sample and their bilinear weights.
+
+    ``ref`` in [0, 1] of the level, ``offset`` in pixels, ``size`` the level's size (float);
+    the position is grid_sample's unnormalisation (align_corners=False). Returns indices
+    (..., 2) int32, clamped into the level, and weights (..., 2), 0 for a pixel outside it
+    (zero padding; its clamped row is read with weight 0). Pixel indices along one axis are
+    small integers, exact even in a fast mode's bfloat16 (up to 256).
+    """
+    pos = ref * size + offset - 0.5
+    near = torch.floor(pos.clamp(-2.0, float(_FAR)))
+    frac = (pos - near)[..., None]
+    pair = near[..., None] + torch.tensor([0.0, 1.0], dtype=pos.dtype)
+    second = torch.tensor([False, True])
+    size = size[..., None]
+    weight = torch.where((pair >= 0) & (pair < size), torch.where(second, frac, 1 - frac), 0.0)
+    index = torch.minimum(pair.clamp(min=0), size - 1).to(torch.int32)
+    return index, weight
 
 
 class EncoderLayer(nn.Module):

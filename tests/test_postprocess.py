@@ -8,8 +8,16 @@ import torch
 from torch.nn import functional as F
 
 from desktop.engine.config import load_config
-from desktop.engine.postprocess import _Resizer, postprocess, resize_matrix
+from desktop.engine.postprocess import (
+    BANDS_MAX_FRACTION,
+    _candidates,
+    _composed_band,
+    _Resizer,
+    postprocess,
+    resize_matrix,
+)
 from desktop.engine.preprocess import Prepared, resized_shape
+from desktop.engine.result import mask_bbox
 
 
 @pytest.mark.parametrize("size_in,size_out", [(160, 640), (192, 768), (750, 600), (972, 457), (1333, 1920), (507, 1000)])
@@ -18,6 +26,27 @@ def test_resize_matrix_is_pytorch_bilinear(size_in, size_out):
     ref = F.interpolate(x[None], size=(5, size_out), mode="bilinear", align_corners=False)[0]
     ours = x @ torch.from_numpy(resize_matrix(size_in, size_out).astype(np.float32)).T
     assert float((ours - ref).abs().max()) < 1e-5
+
+
+@pytest.mark.parametrize("hw", [(1080, 1920), (457, 301), (3000, 4000), (7, 700)])
+def test_composed_band_is_the_product_of_the_resize_matrices(hw):
+    """The resizer's bands hold the non-zero entries of the two-step resize matrix, computed
+    from the factors' entries exactly as the dense product of the factors gives them."""
+    prep = _prepared(*hw)
+    for low, padded, resized, full in zip((prep.padded_hw[0] // 4, prep.padded_hw[1] // 4), prep.padded_hw, prep.resized_hw, hw, strict=True):
+        step1 = resize_matrix(low, padded)[:resized]
+        step2 = resize_matrix(resized, full)
+        nz2 = step2 != 0
+        first, second = nz2.argmax(1), resized - 1 - nz2[:, ::-1].argmax(1)  # each row's entries
+        dense = step2[np.arange(full), first, None] * step1[first] + np.where(second > first, step2[np.arange(full), second], 0.0)[:, None] * step1[second]
+        assert np.allclose(dense, step2 @ step1, rtol=0, atol=1e-12)
+        idx, w, (lo, hi) = _composed_band(low, padded, resized, full)
+        for row in range(full):
+            cols = np.flatnonzero(dense[row])
+            assert idx[row, : cols.size].tolist() == cols.tolist() and (idx[row, cols.size :] == cols[-1]).all()
+            assert np.array_equal(w[row, : cols.size].numpy(), dense[row, cols].astype(np.float32)) and not w[row, cols.size :].any()
+        nz = dense != 0
+        assert np.array_equal(lo, nz.argmax(0)) and np.array_equal(hi, full - 1 - nz[::-1].argmax(0))
 
 
 def _prepared(h: int, w: int) -> Prepared:
@@ -63,3 +92,132 @@ def test_postprocess_without_confident_queries_is_empty(tiny_model_dir):
     parsed = postprocess(logits, masks, prep, cfg)
     assert parsed.labels.shape == (300, 200) and not parsed.labels.any()
     assert parsed.parts == [] and parsed.persons == []
+
+
+def test_interpolated_window_is_pytorchs_resize_exactly():
+    """A window over most of the image goes through PyTorch's own two interpolations (into
+    reused buffers): bit for bit the reference's resize, also when the buffers are reused."""
+    prep = _prepared(457, 301)
+    low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
+    gen = torch.Generator().manual_seed(1)
+    resizer = _Resizer.for_image(low_hw, prep)
+    for _ in range(2):
+        low = torch.randn(low_hw, generator=gen) + 1
+        win = resizer.window((low > 0).numpy())
+        y0, y1, x0, x1 = win
+        assert (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * 457 * 301
+        assert torch.equal(resizer.upsample(low, win), _reference_upsample(low[None], prep)[0, y0:y1, x0:x1])
+
+
+def _class_logits(rows: list[dict[int, float]], num_classes: int) -> torch.Tensor:
+    """(Q, C+1) logits whose softmax gives each query the class probabilities in ``rows``
+    (the rest on "no object")."""
+    probs = torch.full((len(rows), num_classes + 1), 1e-6, dtype=torch.float64)
+    for q, row in enumerate(rows):
+        for label, p in row.items():
+            probs[q, label] = p
+        probs[q, -1] = 1 - sum(row.values())
+    return probs.log().float()
+
+
+def _mask_logits(kinds: list[str], low_hw: tuple[int, int], gen: torch.Generator) -> torch.Tensor:
+    """Low-res mask logits of a few shapes: the whole image (all or mostly positive), its left
+    half (a filled box), large and small blobs, nothing."""
+    h4, w4 = low_hw
+    out = -torch.rand(len(kinds), h4, w4, generator=gen) * 4
+    for q, kind in enumerate(kinds):
+        if kind == "none":
+            continue
+        if kind in ("whole", "full"):
+            out[q] = torch.randn(h4, w4, generator=gen) * 2 + 3 if kind == "whole" else torch.rand(h4, w4, generator=gen) + 1
+            continue
+        if kind == "left":
+            out[q] = -1.0
+            out[q, :, : w4 // 2] = 1.0
+            continue
+        bh, bw = {"large": (h4 * 4 // 5, w4 * 4 // 5), "medium": (h4 // 2, w4 // 2)}.get(kind, (6, 5))
+        if kind == "small":  # anywhere
+            r = int(torch.randint(0, h4 - bh + 1, (1,), generator=gen))
+            c = int(torch.randint(0, w4 - bw + 1, (1,), generator=gen))
+        else:  # large: bottom right, medium: centre, corner: top left
+            r, c = {"large": (h4 - bh, w4 - bw), "medium": (h4 // 4, w4 // 4), "corner": (0, 0)}[kind]
+        out[q, r : r + bh, c : c + bw] = torch.randn(bh, bw, generator=gen) * 3 + 1
+    return out
+
+
+def _straightforward(logits, masks, prep, cfg):
+    """The same arithmetic without shortcuts: every candidate on its own with full-image paste
+    channels, the label map by argmax over them, overlaps over whole masks."""
+    h, w = prep.image_hw
+    resizer = _Resizer.for_image(tuple(masks.shape[-2:]), prep)
+    channels = torch.zeros(cfg.num_parsing, h, w)
+    counts = torch.zeros(cfg.num_parsing, h, w)
+    kept = []
+    for inst in _candidates(logits, cfg):
+        win = resizer.window((masks[inst.query] > 0).numpy())
+        if win is None:
+            continue
+        y0, y1, x0, x1 = win
+        logit = resizer.upsample(masks[inst.query], win).clone()
+        binary = logit > 0
+        prob = logit.sigmoid()
+        score = inst.class_score * float((prob * binary).sum() / (binary.sum() + 1e-6))
+        is_person = inst.label == cfg.num_parsing
+        if (is_person and score > 0.1) or (not is_person and inst.label != 0 and score >= 0.1):
+            mask = np.zeros((h, w), dtype=bool)
+            mask[y0:y1, x0:x1] = binary.numpy()
+            kept.append((inst.label, score, mask))
+        if not is_person and score >= cfg.parsing_ins_score_thr:
+            pasted = prob * score
+            hit = pasted > 0.5
+            channels[inst.label, y0:y1, x0:x1] += torch.where(hit, pasted, 0.0)
+            counts[inst.label, y0:y1, x0:x1] += hit
+    labels = (channels / counts.clamp(min=1)).argmax(0).to(torch.uint8).numpy()
+    persons = sorted((k for k in kept if k[0] == cfg.num_parsing), key=lambda k: -k[1])
+    parts = sorted((k for k in kept if k[0] != cfg.num_parsing), key=lambda k: -k[1])
+    owners = []
+    for _, _, mask in parts:
+        overlaps = [int((mask & p[2]).sum()) for p in persons]
+        owners.append(1 + int(np.argmax(overlaps)) if overlaps and max(overlaps) > 0 else None)
+    return labels, persons, parts, owners
+
+
+@pytest.mark.parametrize("hw,full_person", [((457, 301), False), ((300, 420), False), ((300, 420), True)])
+def test_postprocess_equals_straightforward_computation(tiny_model_dir, hw, full_person):
+    """Same label map, instances, scores (exactly), masks, boxes, areas and person links as the
+    plain per-instance computation: the shortcuts (thresholded probability, reused buffers,
+    skipped instances, windowed pasting, boxes and overlaps) change nothing. With persons that
+    fill their boxes (the whole image, its left half), overlaps are partly known without counting."""
+    cfg = load_config(tiny_model_dir)
+    prep = _prepared(*hw)
+    low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
+    person = cfg.num_parsing
+    # (class probabilities, mask shape) per query: persons, parts kept or not, pasted or not,
+    # background below and above the paste threshold, two classes on one query, empty masks.
+    queries = [
+        ({person: 0.95}, "medium"), ({person: 0.6}, "small"), ({person: 0.16}, "small"),
+        ({0: 0.2}, "whole"), ({0: 0.7}, "medium"), ({0: 0.5}, "small"),
+        ({2: 0.9}, "whole"), ({2: 0.8}, "large"), ({2: 0.35}, "medium"), ({2: 0.15}, "small"),
+        ({5: 0.45, 7: 0.45}, "whole"), ({5: 0.5, person: 0.3}, "large"), ({7: 0.9}, "corner"),
+        ({7: 0.7}, "none"), ({9: 0.99}, "medium"), ({9: 0.6}, "whole"), ({11: 0.25}, "large"),
+        ({11: 0.55, 0: 0.25}, "medium"), ({14: 0.4, 2: 0.4}, "small"), ({19: 0.97}, "large"),
+    ] + ([({person: 0.2}, "full"), ({person: 0.5}, "left")] if full_person else [])
+    logits = _class_logits([q[0] for q in queries], cfg.decoder.num_classes)
+    masks = _mask_logits([q[1] for q in queries], low_hw, torch.Generator().manual_seed(hw[0]))
+    parsed = postprocess(logits, masks, prep, cfg)
+    labels, persons, parts, owners = _straightforward(logits, masks, prep, cfg)
+    assert np.array_equal(parsed.labels, labels)
+    assert len(np.unique(labels)) > 4  # several classes won somewhere
+    assert [(p.score, p.id) for p in parsed.persons] == [(s, n + 1) for n, (_, s, _) in enumerate(persons)]
+    for ours, (_, _, mask) in zip(parsed.persons, persons, strict=True):
+        assert np.array_equal(ours.mask, mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
+        assert ours.part_ids == tuple(n + 1 for n, o in enumerate(owners) if o == ours.id)
+    assert [(p.label, p.score, p.person_id) for p in parsed.parts] == [(lab, s, o) for (lab, s, _), o in zip(parts, owners, strict=True)]
+    for ours, (_, _, mask) in zip(parsed.parts, parts, strict=True):
+        assert np.array_equal(ours.mask, mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
+    if full_person:
+        assert all(o is not None for o in owners) and len(set(owners)) > 1
+        assert any(int(p[2].sum()) == hw[0] * hw[1] for p in persons)
+        assert any(int(p[2].sum()) == np.prod(mask_bbox(p[2])[2:]) < hw[0] * hw[1] for p in persons)
+    else:
+        assert any(o is None for o in owners) and any(o is not None for o in owners)

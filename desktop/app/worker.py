@@ -244,12 +244,23 @@ class ParseWorker(threading.Thread):
             self._parse_one(key)
             with self._cond:
                 self._current = None
+                idle = self._paused or not self._pending
                 if self._paused:
                     if self._report_idle:
                         self._report_idle = False
                         self._post(WorkerIdle(cancelled=True, remaining=len(self._pending)))
                 elif not self._pending:
                     self._post(WorkerIdle(cancelled=False, remaining=0))
+            if idle:  # nothing to parse for now: give the buffers kept for the next image back
+                self._release_memory()
+
+    def _release_memory(self) -> None:
+        release = getattr(self.parser, "release_memory", None)
+        if release is not None:
+            try:
+                release()
+            except Exception:  # noqa: BLE001 - never worth stopping the worker for
+                log.exception("Releasing memory failed")
 
     def _next_key(self) -> str | None:
         with self._cond:

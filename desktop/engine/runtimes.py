@@ -28,6 +28,10 @@ class Runtime(Protocol):
         """(1, 3, H, W) normalised input -> (class logits (Q, C+1), mask logits (Q, H/4, W/4))."""
         ...
 
+    def release_memory(self) -> None:
+        """Free what the runtime keeps between images (called when the app goes idle)."""
+        ...
+
 
 class TorchRuntime:
     """Eager PyTorch, float32 (``exact``) or bfloat16 autocast (``fast``) where the CPU has it."""
@@ -50,3 +54,6 @@ class TorchRuntime:
             else:
                 logits, masks = self.net(x)
         return logits[0].float(), masks[0].float()
+
+    def release_memory(self) -> None:
+        """Nothing to do: PyTorch frees intermediates as it goes."""

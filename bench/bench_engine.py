@@ -4,8 +4,10 @@ Full-size M2FP (ResNet-101, 100 queries) with random weights, a 1920x1080 and a 
 JPEG, the machine's threads. Each configuration runs in its own process, so peak RSS is
 its own. Configurations, all in one run:
 
-- ``baseline``: what the reference does: eager float32 without BatchNorm folding, and the
-  reference's post-processing (all 100 query masks upsampled to the full image first).
+- ``baseline``: what the reference does: eager float32 without BatchNorm folding, the
+  reference's deformable attention (grid_sample, stacked) and decoder attention masks (from
+  stride-4 masks at every layer), see bench/reference_network.py, and the reference's
+  post-processing (all 100 query masks upsampled to the full image first).
 - ``torch exact``: our engine (BatchNorm folded, frugal post-processing), float32.
 - ``torch fast``: the same under bfloat16 autocast (lossy; agreement with exact printed).
 
@@ -76,9 +78,11 @@ def child(config: str, model_dir: Path, photos: dict[str, str], runs: int) -> di
 
     if config == "baseline":
         # Undo our optimisations: reload unfolded weights, reference post-processing.
+        from bench import reference_network
         from desktop.engine.checkpoint import load_into, read_state_dict
         from desktop.engine.parser import build_network
 
+        reference_network.patch()
         net = build_network(parser.cfg).eval()
         load_into(net, read_state_dict(model_dir / "pytorch_model.pt"), model_dir)
 

@@ -319,3 +319,22 @@ def test_missing_openvino_falls_back_to_torch(tiny_model_dir, monkeypatch, caplo
         asked = HumanParser.load(tiny_model_dir, runtime="openvino")
     assert asked.runtime.name == "torch"
     assert any("OpenVINO runtime is not available" in m for m in _warnings(caplog))
+
+
+def test_next_start_compiles_the_last_size_while_idle(tiny_model_dir, fresh_cache, golden_images):
+    """The cache remembers the last input size; ``warm_up`` (which the app runs while the user
+    picks photos) compiles it, so the first photo of that size does not wait for a compile."""
+    first = HumanParser.load(tiny_model_dir, runtime="openvino")
+    assert first.warm_up() == 0  # nothing parsed with this model yet
+    rgb = _rgb(golden_images["grace_hopper"])
+    expected = first.parse(rgb)
+    size = first.runtime.compiled_hw
+    assert size == first.input_size(rgb.shape[1], rgb.shape[0])
+
+    second = HumanParser.load(tiny_model_dir, runtime="openvino")
+    assert second.runtime.compiled is None
+    assert second.warm_up() > 0 and second.runtime.compiled_hw == size
+    assert second.warm_up() == 0  # already done
+    got = second.parse(rgb)
+    assert "compile" not in got.timings
+    np.testing.assert_array_equal(got.labels, expected.labels)

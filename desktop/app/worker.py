@@ -237,6 +237,15 @@ class ParseWorker(threading.Thread):
         except Exception:  # noqa: BLE001
             log.exception("parser.info failed")
         self._post(ModelReady(info, time.perf_counter() - start))
+        with self._cond:
+            idle = not self._pending
+        if idle:  # while the user picks photos: compile for the size used last time
+            warm_up = getattr(self.parser, "warm_up", None)
+            if warm_up is not None:
+                try:
+                    warm_up()
+                except Exception:  # noqa: BLE001 - an optimisation only
+                    log.exception("Warm-up failed")
         while True:
             key = self._next_key()
             if key is None:

@@ -246,8 +246,9 @@ class OpenVinoRuntime:
     name = "openvino"
 
     def __init__(self, core: ov.Core, model: ov.Model, config: dict[str, object], precision: str,
-                 info: dict[str, str], *, from_cache: bool):
+                 info: dict[str, str], *, from_cache: bool, entry: Path | None = None):
         self._core = core
+        self._entry = entry  # the cache entry, where the last input size is remembered
         self._model = model  # dynamic (1, 3, ?, ?); reshaped to each input size before compiling
         self._config = config
         self.precision = precision
@@ -267,7 +268,24 @@ class OpenVinoRuntime:
         self.compiled = self._core.compile_model(self._model, "CPU", self._config)
         self._request = self.compiled.create_infer_request()
         self.compiled_hw = hw
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        if self._entry is not None and hw != CHECK_HW:
+            meta = _read_meta(self._entry)
+            if meta and meta.get("last_input_hw") != list(hw):
+                meta["last_input_hw"] = list(hw)
+                _write_meta(self._entry, meta)
+        return seconds
+
+    def warm_up(self) -> float:
+        """Compile for the input size of the last image parsed with this cached model (at the
+        previous start, say), so that the next photo of that size does not wait for it; seconds
+        spent (0 when there is nothing to do). The app calls this while the user picks photos."""
+        if self._entry is None or self.compiled is not None:
+            return 0.0
+        hw = _read_meta(self._entry).get("last_input_hw")
+        if not (isinstance(hw, list) and len(hw) == 2 and all(isinstance(v, int) and 32 <= v <= 4096 for v in hw)):
+            return 0.0
+        return self.compile_for((hw[0], hw[1]))
 
     def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(1, 3, H, W) normalised input -> (class logits (Q, C+1), mask logits (Q, H/4, W/4)).
@@ -337,7 +355,7 @@ class OpenVinoRuntime:
         _touch(entry)
         info = {"openvino": ov.get_version().split("-")[0], "openvino_model": f"cached in {entry}",
                 "openvino_shapes": "compiled for each input size"}
-        return cls(core, model, config, label, info, from_cache=True)
+        return cls(core, model, config, label, info, from_cache=True, entry=entry)
 
     @classmethod
     def create(
@@ -406,7 +424,7 @@ class OpenVinoRuntime:
                 _prune(root, entry)
 
         step("Checking the OpenVINO runtime on this CPU", 0.9)
-        runtime = cls(core, model, config, label, info, from_cache=from_cache)
+        runtime = cls(core, model, config, label, info, from_cache=from_cache, entry=entry if cached else None)
         try:
             runtime._self_check(net, ov_precision)
         except RuntimeError as exc:

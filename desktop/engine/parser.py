@@ -24,7 +24,7 @@ from .memory import release_unused_memory
 from .models import MODEL_ID, locate_model
 from .network import M2FPNet
 from .postprocess import Parsed, postprocess
-from .preprocess import Prepared, prepare, resized_shape
+from .preprocess import Prepared, input_shape, prepare
 from .result import ParsingResult
 from .runtimes import Runtime, TorchRuntime
 
@@ -198,9 +198,7 @@ class HumanParser:
         Images with the same input size run on the same compiled model; the OpenVINO runtime
         compiles once per input size, so a batch is fastest in groups of equal input size.
         """
-        h, w = resized_shape(height, width, self.cfg.min_size, self.cfg.max_size)
-        div = self.cfg.size_divisibility
-        return -(-h // div) * div, -(-w // div) * div
+        return input_shape(height, width, self.cfg)[1]
 
     # -- parsing -------------------------------------------------------------------------
     def forward(self, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:

@@ -44,18 +44,23 @@ def resized_shape(h: int, w: int, short: int = 640, long: int = 1333) -> tuple[i
     return int(newh + 0.5), int(neww + 0.5)
 
 
+def input_shape(h: int, w: int, cfg: ModelConfig) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((resized h, w), (padded h, w)) of the network input for an (h, w) image."""
+    new_h, new_w = resized_shape(h, w, cfg.min_size, cfg.max_size)
+    div = cfg.size_divisibility
+    return (new_h, new_w), (-(-new_h // div) * div, -(-new_w // div) * div)
+
+
 def prepare(rgb: np.ndarray, cfg: ModelConfig) -> Prepared:
     """``rgb``: (H, W, 3) uint8, already upright (EXIF applied) and RGB."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.shape} {rgb.dtype}")
     h, w = rgb.shape[:2]
-    new_h, new_w = resized_shape(h, w, cfg.min_size, cfg.max_size)
+    (new_h, new_w), (pad_h, pad_w) = input_shape(h, w, cfg)
     img = Image.fromarray(rgb, "RGB")
     if (new_w, new_h) != (w, h):
         img = img.resize((new_w, new_h), Image.BILINEAR)
     arr = np.asarray(img)
-    div = cfg.size_divisibility
-    pad_h, pad_w = -(-new_h // div) * div, -(-new_w // div) * div
     mean = np.asarray(cfg.pixel_mean, dtype=np.float32)
     inv_std = 1.0 / np.asarray(cfg.pixel_std, dtype=np.float32)
     out = np.zeros((1, 3, pad_h, pad_w), dtype=np.float32)

@@ -40,6 +40,7 @@ folder); the OpenVINO models go to its ``openvino`` subfolder.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -131,6 +132,21 @@ def _ir_sizes(entry: Path) -> dict[str, int]:
     return {name: (entry / name).stat().st_size for name in (IR_NAME, IR_NAME.replace(".xml", ".bin"))}
 
 
+def _read_cached(core: ov.Core, entry: Path, meta: dict) -> ov.Model | None:
+    """The IR cached in ``entry`` (``meta`` is its meta.json), or None when there is none or it
+    is damaged or foreign; a damaged entry is deleted, with a warning, to be converted again."""
+    if not (entry / IR_NAME).is_file():
+        return None
+    try:
+        if meta.get("ir_sizes") != _ir_sizes(entry):
+            raise ValueError("its files have changed size since they were written")
+        return core.read_model(str(entry / IR_NAME))
+    except Exception as exc:  # damaged or foreign files: convert again
+        log.warning("The cached OpenVINO model in %s cannot be used (%s); converting the model again", entry, exc)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+
+
 def _network_source_digest() -> str:
     """SHA-256 of the network's source files, so a code change invalidates cached conversions.
 
@@ -167,6 +183,14 @@ def cache_key(model_dir: Path) -> str:
 
 
 def _file_sha256(path: Path) -> bytes:
+    """SHA-256 of a file's content, remembered while the file is unchanged (same size, mtime
+    and inode), so a start that looks up the cache and then converts hashes the weights once."""
+    st = path.stat()
+    return _content_sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=8)
+def _content_sha256(path: str, size: int, mtime_ns: int, inode: int) -> bytes:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
@@ -342,15 +366,10 @@ class OpenVinoRuntime:
             progress("Checking the OpenVINO model cache", 0.1)
         entry = cache_root() / cache_key(model_dir)
         meta = _read_meta(entry)
-        if not (entry / IR_NAME).is_file() or meta.get("verified", {}).get(ov_precision) != cpu_identity(core):
+        if meta.get("verified", {}).get(ov_precision) != cpu_identity(core):
             return None
-        try:
-            if meta.get("ir_sizes") != _ir_sizes(entry):
-                raise ValueError("its files have changed size since they were written")
-            model = core.read_model(str(entry / IR_NAME))
-        except Exception as exc:  # damaged or foreign files: convert again
-            log.warning("The cached OpenVINO model in %s cannot be used (%s); converting the model again", entry, exc)
-            shutil.rmtree(entry, ignore_errors=True)
+        model = _read_cached(core, entry, meta)
+        if model is None:
             return None
         _touch(entry)
         info = {"openvino": ov.get_version().split("-")[0], "openvino_model": f"cached in {entry}",
@@ -385,19 +404,10 @@ class OpenVinoRuntime:
         root = cache_root()
         entry = root / cache_key(model_dir)
         xml = entry / IR_NAME
-        model: ov.Model | None = None
-        if xml.is_file():
-            try:
-                if _read_meta(entry).get("ir_sizes") != _ir_sizes(entry):
-                    raise ValueError("its files have changed size since they were written")
-                model = core.read_model(str(xml))
-            except Exception as exc:  # damaged or foreign files: convert again
-                log.warning("The cached OpenVINO model in %s cannot be used (%s); converting the model again",
-                            entry, exc)
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                info["openvino_model"] = f"cached in {entry}"
-                _touch(entry)
+        model = _read_cached(core, entry, _read_meta(entry))
+        if model is not None:
+            info["openvino_model"] = f"cached in {entry}"
+            _touch(entry)
         from_cache = model is not None
         cached = from_cache
         if model is None:

@@ -41,24 +41,15 @@ def msda_forward(self, query, reference_points, value_in, shapes):
 
 
 def decoder_forward(self, x, mask_features):
-    srcs, pos, sizes = [], [], []
-    from desktop.engine.network.layers import sine_position_embedding
+    from desktop.engine.network.transformer_decoder import may_attend
 
-    for i in range(self.num_feature_levels):
-        sizes.append(x[i].shape[-2:])
-        pos.append(sine_position_embedding(x[i], self.num_pos_feats).flatten(2).transpose(1, 2))
-        srcs.append((self.input_proj[i](x[i]).flatten(2) + self.level_embed.weight[i][None, :, None]).transpose(1, 2))
-    b = srcs[0].shape[0]
-    query_pos = self.query_embed.weight.unsqueeze(0).expand(b, -1, -1)
-    output = self.query_feat.weight.unsqueeze(0).expand(b, -1, -1)
+    srcs, pos, sizes, query_pos, output = self.prepare_inputs(x)
 
     def heads(output, target_size):
         decoder_output = self.decoder_norm(output)
         outputs_mask = torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoder_output), mask_features)
         attn = F.interpolate(outputs_mask, size=target_size, mode="bilinear", align_corners=False)
-        allowed = attn.flatten(2) >= 0
-        allowed = allowed | ~allowed.any(-1, keepdim=True)
-        return self.class_embed(decoder_output), outputs_mask, allowed.unsqueeze(1)
+        return self.class_embed(decoder_output), outputs_mask, may_attend(attn)
 
     outputs_class, outputs_mask, allowed = heads(output, sizes[0])
     for i in range(len(self.transformer_ffn_layers)):

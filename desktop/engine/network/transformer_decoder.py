@@ -96,14 +96,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
 
     def forward(self, x: list[torch.Tensor], mask_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns the last layer's (class logits (B, Q, C+1), mask logits (B, Q, H/4, W/4))."""
-        srcs, pos, sizes = [], [], []
-        for i in range(self.num_feature_levels):
-            sizes.append(x[i].shape[-2:])
-            pos.append(sine_position_embedding(x[i], self.num_pos_feats).flatten(2).transpose(1, 2))
-            srcs.append((self.input_proj[i](x[i]).flatten(2) + self.level_embed.weight[i][None, :, None]).transpose(1, 2))
-        b = srcs[0].shape[0]
-        query_pos = self.query_embed.weight.unsqueeze(0).expand(b, -1, -1)
-        output = self.query_feat.weight.unsqueeze(0).expand(b, -1, -1)
+        srcs, pos, sizes, query_pos, output = self.prepare_inputs(x)
         # The attention masks need mask logits only at each level's size. The reference
         # computes them at stride 4 and resizes; resizing is linear per channel and the mask
         # logits are a per-pixel dot product over channels, so resizing the mask features once
@@ -126,12 +119,27 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
         outputs_mask = torch.einsum("bqc,bchw->bqhw", self.mask_embed(decoder_output), mask_features)
         return self.class_embed(decoder_output), outputs_mask
 
+    def prepare_inputs(self, x: list[torch.Tensor]):
+        """(memory per level, its position embedding, level sizes, query positions, queries)."""
+        srcs, pos, sizes = [], [], []
+        for i in range(self.num_feature_levels):
+            sizes.append(x[i].shape[-2:])
+            pos.append(sine_position_embedding(x[i], self.num_pos_feats).flatten(2).transpose(1, 2))
+            srcs.append((self.input_proj[i](x[i]).flatten(2) + self.level_embed.weight[i][None, :, None]).transpose(1, 2))
+        b = srcs[0].shape[0]
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(b, -1, -1)
+        output = self.query_feat.weight.unsqueeze(0).expand(b, -1, -1)
+        return srcs, pos, sizes, query_pos, output
+
     def _attention_mask(self, output: torch.Tensor, level_features: torch.Tensor) -> torch.Tensor:
-        """Masked attention: a query may attend where its predicted mask (at the level's size)
-        has probability >= 0.5, i.e. logit >= 0; a query whose mask is empty everywhere
-        attends everywhere (the reference's fix for all-masked rows)."""
         mask_embed = self.mask_embed(self.decoder_norm(output))
-        logits = torch.einsum("bqc,bchw->bqhw", mask_embed, level_features)
-        allowed = logits.flatten(2) >= 0
-        allowed = allowed | ~allowed.any(-1, keepdim=True)
-        return allowed.unsqueeze(1)
+        return may_attend(torch.einsum("bqc,bchw->bqhw", mask_embed, level_features))
+
+
+def may_attend(mask_logits: torch.Tensor) -> torch.Tensor:
+    """Masked attention from (B, Q, h, w) mask logits at a level's size: a query may attend where
+    its predicted mask has probability >= 0.5, i.e. logit >= 0; a query whose mask is empty
+    everywhere attends everywhere (the reference's fix for all-masked rows). (B, 1, Q, h*w)."""
+    allowed = mask_logits.flatten(2) >= 0
+    allowed = allowed | ~allowed.any(-1, keepdim=True)
+    return allowed.unsqueeze(1)

@@ -240,12 +240,7 @@ class ParseWorker(threading.Thread):
         with self._cond:
             idle = not self._pending
         if idle:  # while the user picks photos: compile for the size used last time
-            warm_up = getattr(self.parser, "warm_up", None)
-            if warm_up is not None:
-                try:
-                    warm_up()
-                except Exception:  # noqa: BLE001 - an optimisation only
-                    log.exception("Warm-up failed")
+            self._call_parser("warm_up")
         while True:
             key = self._next_key()
             if key is None:
@@ -261,15 +256,17 @@ class ParseWorker(threading.Thread):
                 elif not self._pending:
                     self._post(WorkerIdle(cancelled=False, remaining=0))
             if idle:  # nothing to parse for now: give the buffers kept for the next image back
-                self._release_memory()
+                self._call_parser("release_memory")
 
-    def _release_memory(self) -> None:
-        release = getattr(self.parser, "release_memory", None)
-        if release is not None:
+    def _call_parser(self, method: str) -> None:
+        """An optional housekeeping method of the parser (if it has it); its failure is
+        logged, never worth stopping the worker for."""
+        call = getattr(self.parser, method, None)
+        if call is not None:
             try:
-                release()
-            except Exception:  # noqa: BLE001 - never worth stopping the worker for
-                log.exception("Releasing memory failed")
+                call()
+            except Exception:  # noqa: BLE001
+                log.exception("parser.%s failed", method)
 
     def _next_key(self) -> str | None:
         with self._cond:

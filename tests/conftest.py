@@ -16,14 +16,19 @@ def _private_cache_dir(tmp_path_factory):
     """Models converted for OpenVINO go to a per-session temporary folder, never the user's cache.
 
     Set in the environment (not monkeypatched) so that subprocesses started by tests inherit it.
+    The native OpenVINO kernel is built once per session into a folder of its own, which the
+    tests that swap the cache folder keep sharing (a build takes seconds).
     """
-    old = os.environ.get("M2FP_CACHE_DIR")
+    names = ("M2FP_CACHE_DIR", "M2FP_NATIVE_DIR")
+    old = {name: os.environ.get(name) for name in names}
     os.environ["M2FP_CACHE_DIR"] = str(tmp_path_factory.mktemp("m2fp-cache"))
+    os.environ["M2FP_NATIVE_DIR"] = str(tmp_path_factory.mktemp("m2fp-native"))
     yield
-    if old is None:
-        os.environ.pop("M2FP_CACHE_DIR", None)
-    else:
-        os.environ["M2FP_CACHE_DIR"] = old
+    for name, value in old.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from PIL import Image
 
 ov = pytest.importorskip("openvino")
 
-from desktop.engine import HumanParser  # noqa: E402
+from desktop.engine import HumanParser, native_kernel  # noqa: E402
 from desktop.engine import openvino_runtime as ovr  # noqa: E402
 
 ATOL = 1e-3  # as the golden parity tests
@@ -149,12 +149,12 @@ def test_second_load_uses_the_cache(tiny_model_dir, fresh_cache, monkeypatch, go
     entries = [p for p in fresh_cache.iterdir()]
     assert len(entries) == 1, entries  # no temporary folder left behind
     entry = entries[0]
-    assert entry.name == ovr.cache_key(tiny_model_dir)
+    assert entry.name == ovr.cache_key(tiny_model_dir, native_kernel.find(build=False)[0])
     assert {"model.xml", "model.bin", "meta.json"} <= {p.name for p in entry.iterdir()}
     meta = json.loads((entry / "meta.json").read_text())
     assert meta["verified"]["f32"] == ovr.cpu_identity(ov.Core())  # the self-check passed and is recorded
 
-    def no_conversion(net):
+    def no_conversion(*args):
         raise AssertionError("the second load converted the model again")
 
     def no_network(*args):
@@ -188,6 +188,11 @@ def test_cache_key_covers_content_and_versions(tiny_model_dir, tmp_path, monkeyp
     (copy / "configuration.json").write_text(text.replace('"parsing_ins_score_thr": 0.3', '"parsing_ins_score_thr": 0.35'),
                                              encoding="utf-8")
     assert ovr.cache_key(copy) not in (key, weights_changed)
+
+    # A model converted with one build of the native kernel is never run with another.
+    with_kernel = ovr.cache_key(tiny_model_dir, native_kernel.Kernel(tmp_path / "k.so", "ab" * 32))
+    other_kernel = ovr.cache_key(tiny_model_dir, native_kernel.Kernel(tmp_path / "k.so", "cd" * 32))
+    assert len({key, with_kernel, other_kernel}) == 3
 
     monkeypatch.setattr(ov, "get_version", lambda: "2099.0.0-test")
     assert ovr.cache_key(tiny_model_dir) != key

@@ -40,6 +40,7 @@ folder); the OpenVINO models go to its ``openvino`` subfolder.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -57,9 +58,12 @@ import openvino as ov
 import torch
 
 from ..userdirs import user_dir
+from . import native_kernel
 from .checkpoint import WEIGHTS_FILE
 from .memory import release_unused_memory
+from .native_kernel import Kernel
 from .network import M2FPNet
+from .network.pixel_decoder import native_sampling
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,7 @@ ProgressFn = Callable[[str, "float | None"], None]
 CACHE_ENV_VAR = "M2FP_CACHE_DIR"
 # Bump when the conversion itself changes (trace input, input spec, saved format), so old
 # caches are not reused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 IR_NAME = "model.xml"
 META_NAME = "meta.json"
 KEEP_ENTRIES = 3  # converted models kept in the cache (most recently used first)
@@ -166,16 +170,17 @@ def _network_source_digest() -> str:
     return h.hexdigest()
 
 
-def cache_key(model_dir: Path) -> str:
+def cache_key(model_dir: Path, kernel: Kernel | None = None) -> str:
     """The cache entry name for a model folder: what the converted model depends on.
 
     Covers the complete content of the weights and configuration files (hashed in full:
     about 0.2 s for the 240 MB weights, which the parser has just read, so they come from
-    the page cache), the OpenVINO and PyTorch versions, the network code and
-    :data:`FORMAT_VERSION`.
+    the page cache), the OpenVINO and PyTorch versions, the network code,
+    :data:`FORMAT_VERSION` and the native kernel library it was converted with (if any).
     """
     h = hashlib.sha256()
     h.update(f"format {FORMAT_VERSION}\0openvino {ov.get_version()}\0torch {torch.__version__}\0".encode())
+    h.update(f"kernel {kernel.digest if kernel else 'none'}\0".encode())
     h.update(_network_source_digest().encode())
     for name in ("configuration.json", WEIGHTS_FILE):
         h.update(name.encode() + b"\0" + _file_sha256(model_dir / name))
@@ -198,8 +203,9 @@ def _content_sha256(path: str, size: int, mtime_ns: int, inode: int) -> bytes:
     return h.digest()
 
 
-def convert(net: M2FPNet) -> ov.Model:
-    """Trace ``net`` and convert it to an OpenVINO model with a (1, 3, ?, ?) input.
+def convert(net: M2FPNet, kernel: Kernel | None = None) -> ov.Model:
+    """Trace ``net`` and convert it to an OpenVINO model with a (1, 3, ?, ?) input; with
+    ``kernel``, its deformable attention becomes the native kernel's operation.
 
     The trace is not re-run by ``torch.jit.trace``'s checker (``check_trace=False``): that
     check runs the network twice more and took three quarters of the conversion time; the
@@ -216,12 +222,14 @@ def convert(net: M2FPNet) -> ov.Model:
         # torch 2.13 marks TorchScript tracing deprecated; it is still OpenVINO's robust
         # path for dynamic spatial sizes (torch.export would need symbolic-shape rewrites).
         warnings.filterwarnings("ignore", r".*torch\.jit\.trace.* deprecated", DeprecationWarning)
-        try:
-            from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
-        except ImportError:  # API moved: the plain path traces with the checker on (slower)
-            return ov.convert_model(net, example_input=example, input=spec)
-        decoder = TorchScriptPythonDecoder(net, example_input=(example,), trace_kwargs={"check_trace": False})
-        return ov.convert_model(decoder, example_input=example, input=spec)
+        extension = {"extension": str(kernel.path)} if kernel else {}
+        with native_sampling(net) if kernel else contextlib.nullcontext():
+            try:
+                from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+            except ImportError:  # API moved: the plain path traces with the checker on (slower)
+                return ov.convert_model(net, example_input=example, input=spec, **extension)
+            decoder = TorchScriptPythonDecoder(net, example_input=(example,), trace_kwargs={"check_trace": False})
+            return ov.convert_model(decoder, example_input=example, input=spec, **extension)
 
 
 def _save_atomically(model: ov.Model, entry: Path, meta: dict) -> None:
@@ -364,7 +372,10 @@ class OpenVinoRuntime:
         ov_precision, label, config = cls._settings(core, precision)
         if progress:
             progress("Checking the OpenVINO model cache", 0.1)
-        entry = cache_root() / cache_key(model_dir)
+        kernel, why = _load_kernel(core, build=False)
+        if why == native_kernel.NOT_BUILT:
+            return None  # create() builds it (once) and converts with it
+        entry = cache_root() / cache_key(model_dir, kernel)
         meta = _read_meta(entry)
         if meta.get("verified", {}).get(ov_precision) != cpu_identity(core):
             return None
@@ -373,7 +384,7 @@ class OpenVinoRuntime:
             return None
         _touch(entry)
         info = {"openvino": ov.get_version().split("-")[0], "openvino_model": f"cached in {entry}",
-                "openvino_shapes": "compiled for each input size"}
+                "openvino_shapes": "compiled for each input size", "openvino_kernel": _kernel_label(kernel, why)}
         return cls(core, model, config, label, info, from_cache=True, entry=entry)
 
     @classmethod
@@ -389,6 +400,10 @@ class OpenVinoRuntime:
 
         ``net`` must hold the loaded weights; it is only read (traced, and run once on a small
         input for the self-check): its weights are not changed and no reference to it is kept.
+
+        With the native kernel first (building it if this machine can, once); if that fails to
+        convert or to pass the check, it is marked broken and the stock-operation network is
+        tried instead, so a bad kernel costs speed, never the OpenVINO runtime.
         """
 
         def step(text: str, frac: float | None) -> None:
@@ -397,12 +412,34 @@ class OpenVinoRuntime:
 
         model_dir = Path(model_dir)
         core = ov.Core()
-        ov_precision, label, config = cls._settings(core, precision)
-        info = {"openvino": ov.get_version().split("-")[0], "openvino_shapes": "compiled for each input size"}
+        kernel, why = _load_kernel(core, build=False)
+        if why == native_kernel.NOT_BUILT:
+            step("Building the fast attention kernel for OpenVINO (first start only)…", 0.55)
+            kernel, why = _load_kernel(core, build=True)
+        if kernel is None:
+            _log_once(f"OpenVINO runs without the native deformable-attention kernel ({why}); "
+                      "about 0.5 s slower per 1920x1080 photo, same results")
+        try:
+            return cls._create(core, net, kernel, why, precision, model_dir, step)
+        except Exception as exc:
+            if kernel is None:
+                raise
+            runtime = cls._create(ov.Core(), net, None, f"it failed here: {exc}", precision, model_dir, step)
+            native_kernel.mark_broken(kernel, str(exc))
+            log.warning("The native deformable-attention kernel %s failed (%s); OpenVINO runs without it",
+                        kernel.path, exc)
+            return runtime
 
-        step("Checking the OpenVINO model cache", 0.55)
+    @classmethod
+    def _create(cls, core: ov.Core, net: M2FPNet, kernel: Kernel | None, why: str, precision: str,
+                model_dir: Path, step: ProgressFn) -> OpenVinoRuntime:
+        ov_precision, label, config = cls._settings(core, precision)
+        info = {"openvino": ov.get_version().split("-")[0], "openvino_shapes": "compiled for each input size",
+                "openvino_kernel": _kernel_label(kernel, why)}
+
+        step("Checking the OpenVINO model cache", 0.6)
         root = cache_root()
-        entry = root / cache_key(model_dir)
+        entry = root / cache_key(model_dir, kernel)
         xml = entry / IR_NAME
         model = _read_cached(core, entry, _read_meta(entry))
         if model is not None:
@@ -411,13 +448,14 @@ class OpenVinoRuntime:
         from_cache = model is not None
         cached = from_cache
         if model is None:
-            step("Converting the model for OpenVINO (first start only)…", 0.6)
+            step("Converting the model for OpenVINO (first start only)…", 0.65)
             t0 = time.perf_counter()
-            model = convert(net)
+            model = convert(net, kernel)
             seconds = time.perf_counter() - t0
             info["openvino_model"] = f"converted in {seconds:.1f} s"
             step("Saving the converted model for the next start", 0.8)
             meta = {"source": str(model_dir), "openvino": ov.get_version(), "torch": torch.__version__,
+                    "kernel": str(kernel.path) if kernel else None,
                     "convert_seconds": round(seconds, 2), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             try:
                 _save_atomically(model, entry, meta)
@@ -467,6 +505,29 @@ class OpenVinoRuntime:
             err = float((a - b).abs().max()) / max(1.0, float(b.abs().max()))
             if not np.isfinite(err) or err > tol:
                 raise RuntimeError(f"OpenVINO {name} differ from PyTorch by {err:.3g} (relative; allowed {tol:g})")
+
+
+def _load_kernel(core: ov.Core, *, build: bool) -> tuple[Kernel | None, str]:
+    """The native kernel, registered with ``core``; or (None, why not)."""
+    kernel, why = native_kernel.find(build=build)
+    if kernel is None:
+        return None, why
+    try:
+        core.add_extension(str(kernel.path))
+    except Exception as exc:  # built for another OpenVINO, or damaged: never again
+        native_kernel.mark_broken(kernel, f"OpenVINO cannot load it: {exc}")
+        return None, f"OpenVINO cannot load {kernel.path} ({exc})"
+    return kernel, ""
+
+
+def _kernel_label(kernel: Kernel | None, why: str) -> str:
+    """What the model info says about the deformable attention's implementation."""
+    return "native deformable attention" if kernel else f"stock operations ({why})"
+
+
+@functools.lru_cache(maxsize=4)
+def _log_once(message: str) -> None:
+    log.warning("%s", message)
 
 
 def _touch(entry: Path) -> None:

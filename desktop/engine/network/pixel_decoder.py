@@ -12,6 +12,9 @@ the results agree with the grid-sample form to float rounding (4e-6).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,6 +36,10 @@ class MSDeformAttn(nn.Module):
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
         self.output_proj = nn.Linear(d_model, d_model)
+        # True while the network is traced for OpenVINO with the native kernel: the sampling
+        # is then one ``m2fp::ms_deform_attn`` call, which the conversion maps onto
+        # desktop/engine/native/ms_deform_attn.cpp (see native_sampling()).
+        self.native_sampling = False
 
     def forward(
         self,
@@ -45,36 +52,98 @@ class MSDeformAttn(nn.Module):
         in [0, 1] as (x, y); shapes: (h, w) of each level as 0-d integer tensors."""
         b, n_q, _ = query.shape
         heads, levels, points = self.n_heads, self.n_levels, self.n_points
-        head_dim = self.d_model // heads
-        # Row (batch * N + token) * heads + head of the table is that token's value for that head.
-        table = self.value_proj(value_in).reshape(-1, head_dim)
-        # The offsets' x and y come interleaved out of one linear layer; computing them as two
-        # (its even and odd rows) keeps each coordinate in a tensor of its own, no slicing.
-        lin = self.sampling_offsets
-        off_x = F.linear(query, lin.weight[0::2], lin.bias[0::2]).view(b, n_q, heads, levels, points)
-        off_y = F.linear(query, lin.weight[1::2], lin.bias[1::2]).view(b, n_q, heads, levels, points)
-        weights = self.attention_weights(query).view(b, n_q, heads, levels * points)
-        weights = F.softmax(weights, -1)
+        value = self.value_proj(value_in).view(b, -1, heads, self.d_model // heads)
+        weights = F.softmax(self.attention_weights(query).view(b, n_q, heads, levels * points), -1)
+        if self.native_sampling:
+            offsets = self.sampling_offsets(query).view(b, n_q, heads, levels * points * 2)
+            level_shapes = torch.stack([torch.stack((h, w)) for h, w in shapes])
+            out = torch.ops.m2fp.ms_deform_attn(value, offsets, weights, reference_points, level_shapes)
+        else:
+            # The offsets' x and y come interleaved out of one linear layer; computing them as
+            # two (its even and odd rows) keeps each coordinate in a tensor of its own, no slicing.
+            lin = self.sampling_offsets
+            off_x = F.linear(query, lin.weight[0::2], lin.bias[0::2])
+            off_y = F.linear(query, lin.weight[1::2], lin.bias[1::2])
+            hs = torch.stack([h for h, _ in shapes])
+            ws = torch.stack([w for _, w in shapes])
+            out = deformable_sampling(value, off_x, off_y, weights, reference_points, hs, ws)
+        return self.output_proj(out)
 
-        hs = torch.stack([h for h, _ in shapes]).to(torch.int32)
-        ws = torch.stack([w for _, w in shapes]).to(torch.int32)
-        starts = (torch.cumsum(hs * ws, 0) - hs * ws).to(torch.int32)
-        ref = reference_points.view(1, n_q, 1, 1, 1, 2)
-        xs, wx = _neighbours(ref[..., 0], off_x, ws.to(query.dtype).view(1, 1, 1, levels, 1))
-        ys, wy = _neighbours(ref[..., 1], off_y, hs.to(query.dtype).view(1, 1, 1, levels, 1))
-        head = torch.arange(heads, dtype=torch.int32).view(1, 1, heads, 1, 1, 1)
-        batch = (torch.arange(b, dtype=torch.int32) * (n_q * heads)).view(b, 1, 1, 1, 1, 1)
-        first_row = starts.view(1, 1, 1, levels, 1, 1) * heads + head + batch
-        row_y = ys * (ws.view(1, 1, 1, levels, 1, 1) * heads) + first_row
-        bags, samples = b * n_q * heads, levels * points
-        rows = row_y.reshape(bags, samples, 2, 1) + (xs * heads).reshape(bags, samples, 1, 2)
-        sample_w = (weights.reshape(bags, samples, 1, 1) * wy.reshape(bags, samples, 2, 1)) * wx.reshape(
-            bags, samples, 1, 2
-        )
-        out = F.embedding_bag(
-            rows.reshape(bags, -1), table, mode="sum", per_sample_weights=sample_w.reshape(bags, -1).to(table.dtype)
-        )
-        return self.output_proj(out.view(b, n_q, heads * head_dim))
+
+def deformable_sampling(
+    value: torch.Tensor,
+    off_x: torch.Tensor,
+    off_y: torch.Tensor,
+    weights: torch.Tensor,
+    reference_points: torch.Tensor,
+    hs: torch.Tensor,
+    ws: torch.Tensor,
+) -> torch.Tensor:
+    """The attention's sampled sum, as one embedding-bag sum (see the module docstring).
+
+    value (B, S, H, D); off_x, off_y (B, Q, H*L*P) in pixels; weights (B, Q, H, L*P);
+    reference_points (1, Q, 2); hs, ws (L,) the levels' sizes. Returns (B, Q, H*D).
+    """
+    b, _, heads, head_dim = value.shape
+    n_q, levels = off_x.shape[1], hs.shape[0]
+    points = weights.shape[-1] // levels
+    # Row (batch * N + token) * heads + head of the table is that token's value for that head.
+    table = value.reshape(-1, head_dim)
+    off_x = off_x.reshape(b, n_q, heads, levels, points)
+    off_y = off_y.reshape(b, n_q, heads, levels, points)
+    hs, ws = hs.to(torch.int32), ws.to(torch.int32)
+    starts = (torch.cumsum(hs * ws, 0) - hs * ws).to(torch.int32)
+    ref = reference_points.view(1, n_q, 1, 1, 1, 2)
+    xs, wx = _neighbours(ref[..., 0], off_x, ws.to(weights.dtype).view(1, 1, 1, levels, 1))
+    ys, wy = _neighbours(ref[..., 1], off_y, hs.to(weights.dtype).view(1, 1, 1, levels, 1))
+    head = torch.arange(heads, dtype=torch.int32).view(1, 1, heads, 1, 1, 1)
+    batch = (torch.arange(b, dtype=torch.int32) * (n_q * heads)).view(b, 1, 1, 1, 1, 1)
+    first_row = starts.view(1, 1, 1, levels, 1, 1) * heads + head + batch
+    row_y = ys * (ws.view(1, 1, 1, levels, 1, 1) * heads) + first_row
+    bags, samples = b * n_q * heads, levels * points
+    rows = row_y.reshape(bags, samples, 2, 1) + (xs * heads).reshape(bags, samples, 1, 2)
+    sample_w = (weights.reshape(bags, samples, 1, 1) * wy.reshape(bags, samples, 2, 1)) * wx.reshape(
+        bags, samples, 1, 2
+    )
+    out = F.embedding_bag(
+        rows.reshape(bags, -1), table, mode="sum", per_sample_weights=sample_w.reshape(bags, -1).to(table.dtype)
+    )
+    return out.view(b, n_q, heads * head_dim)
+
+
+@torch.library.custom_op("m2fp::ms_deform_attn", mutates_args=())
+def _native_op(
+    value: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, reference_points: torch.Tensor,
+    level_shapes: torch.Tensor,
+) -> torch.Tensor:
+    """The native kernel's operation, for tracing: value (B, S, H, D), offsets (B, Q, H,
+    L*P*2) with x and y interleaved, weights (B, Q, H, L*P), reference_points (1, Q, 2),
+    level_shapes (L, 2) as (h, w). Computed here with :func:`deformable_sampling`, so the
+    trace runs (and the native kernel is checked against) the same sums."""
+    b, n_q, heads, _ = offsets.shape
+    pairs = offsets.reshape(b, n_q, -1, 2)
+    return deformable_sampling(value, pairs[..., 0], pairs[..., 1], weights, reference_points,
+                               level_shapes[:, 0], level_shapes[:, 1])
+
+
+@_native_op.register_fake
+def _(value, offsets, weights, reference_points, level_shapes):
+    b, _, heads, head_dim = value.shape
+    return value.new_empty((b, offsets.shape[1], heads * head_dim))
+
+
+@contextlib.contextmanager
+def native_sampling(net: nn.Module) -> Iterator[None]:
+    """Within: every deformable attention of ``net`` calls ``m2fp::ms_deform_attn`` (for
+    tracing towards OpenVINO with the native kernel); the plain form again afterwards."""
+    layers = [m for m in net.modules() if isinstance(m, MSDeformAttn)]
+    for m in layers:
+        m.native_sampling = True
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.native_sampling = False
 
 
 def _neighbours(ref: torch.Tensor, offset: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,6 +16,12 @@ Configurations, each in its own process (so peak RSS is its own), all in one run
 - ``openvino exact``: OpenVINO, float32. Started twice on an empty cache folder: the first
   start converts the model and runs the self-check (timed), the second reads the cache.
 - ``openvino fast``: OpenVINO, bfloat16 where the CPU has it. Same two starts.
+- ``openvino-exact-stock``, ``openvino-fast-stock``: the same without the native
+  deformable-attention kernel (``M2FP_NATIVE_KERNEL=0``): what OpenVINO runs on a machine
+  where the kernel cannot be built, and the baseline the kernel's gain is read against.
+
+The OpenVINO configurations' first start includes building the native kernel (their cache
+folder starts empty, and the kernel is built into it).
 
 For each: model load time (and conversion time on the first start); the first image of each
 size (OpenVINO compiles the network for that input size: its compile time is printed); then
@@ -47,7 +53,7 @@ import numpy as np  # noqa: E402
 
 from bench.common import make_full_model_dir, make_photos, median_seconds, peak_rss_mb, run_child  # noqa: E402
 
-CONFIGS = ("torch-exact", "openvino-exact", "openvino-fast")
+CONFIGS = ("torch-exact", "openvino-exact", "openvino-fast", "openvino-exact-stock", "openvino-fast-stock")
 WEIGHTS = ("plain", "confident")
 
 
@@ -64,9 +70,11 @@ def child(config: str, start: str, model_dir: Path, photos: dict[str, str], runs
 
     from desktop.engine import HumanParser
 
-    runtime, precision = config.split("-")
+    runtime, precision, *variant = config.split("-")
     if runtime == "openvino":
         os.environ["M2FP_CACHE_DIR"] = str(work / f"cache-{tag}-{config}")
+        if variant == ["stock"]:
+            os.environ["M2FP_NATIVE_KERNEL"] = "0"
     load_avg = os.getloadavg()[0]
     t0 = time.perf_counter()
     parser = HumanParser.load(model_dir, runtime=runtime, precision=precision)
@@ -77,6 +85,7 @@ def child(config: str, start: str, model_dir: Path, photos: dict[str, str], runs
         "runtime": parser.info.get("runtime"),
         "precision": parser.info.get("precision"),
         "openvino_model": parser.info.get("openvino_model", ""),
+        "kernel": parser.info.get("openvino_kernel", ""),
         "threads": torch.get_num_threads(),
         "load_avg": [load_avg],
         "images": {},
@@ -160,6 +169,8 @@ def report(tag: str, model_dir: Path, photos: dict[str, str], configs: list[str]
         if config.startswith("openvino"):
             shutil.rmtree(args.work / f"cache-{tag}-{config}", ignore_errors=True)  # a true first start
             starts = ["cold", "warm"]
+        for stale in args.work.glob(f"*_{tag}_{config}_*"):  # an earlier run's labels must not be compared
+            stale.unlink()
         for start in starts:
             print(f"... {config} ({'first start' if start == 'cold' else 'parsing'})", flush=True)
             r = run_child(Path(__file__), [config, start, str(model_dir), json.dumps(photos), str(args.runs),
@@ -171,14 +182,14 @@ def report(tag: str, model_dir: Path, photos: dict[str, str], configs: list[str]
 
     names = list(photos)
     print()
-    header = (f"{'configuration':<16} {'runs as':<34} {'thr':>3} {'1st load s':>10} {'convert s':>9} {'load s':>7} "
+    header = (f"{'configuration':<20} {'runs as':<34} {'thr':>3} {'1st load s':>10} {'convert s':>9} {'load s':>7} "
               + " ".join(f"{n + ' s/img':>15}" for n in names) + f" {'peak RSS MB':>11} {'load avg':>9}")
     print(header)
     print("-" * len(header))
     for config in configs:
         warm, cold = results.get(f"{config}/warm", {}), results.get(f"{config}/cold", {})
         if "error" in warm or "error" in cold or not warm:
-            print(f"{config:<16} failed: {warm.get('error') or cold.get('error')}")
+            print(f"{config:<20} failed: {warm.get('error') or cold.get('error')}")
             continue
         first = f"{cold['load_s']:.1f}" if cold else "-"
         conv = "-"
@@ -188,7 +199,7 @@ def report(tag: str, model_dir: Path, photos: dict[str, str], configs: list[str]
         cols = " ".join(f"{warm['images'][n]['median_s']:>15.2f}" for n in names)
         runs_as = f"{warm['runtime']} {warm['precision']}"
         load = "/".join(f"{v:.1f}" for v in warm["load_avg"])
-        print(f"{config:<16} {runs_as:<34} {warm['threads']:>3} {first:>10} {conv:>9} {warm['load_s']:>7.1f} {cols} "
+        print(f"{config:<20} {runs_as:<34} {warm['threads']:>3} {first:>10} {conv:>9} {warm['load_s']:>7.1f} {cols} "
               f"{rss:>11.0f} {load:>9}")
     print()
     print("1st load: first start on an empty cache (conversion and self-check); load: a later start.")
@@ -199,17 +210,22 @@ def report(tag: str, model_dir: Path, photos: dict[str, str], configs: list[str]
             print(f"  {config} first start peak RSS {cold['peak_rss_mb']:.0f} MB, "
                   f"later start {results.get(f'{config}/warm', {}).get('peak_rss_mb', 0):.0f} MB")
     print()
+    print("Deformable attention:")
+    for config in configs:
+        if kernel := results.get(f"{config}/warm", {}).get("kernel"):
+            print(f"  {config:<20} {kernel}")
+    print()
     print("First image of each size (OpenVINO compiles the network for the input size):")
     for config in configs:
         warm = results.get(f"{config}/warm", {})
         for n, img in warm.get("images", {}).items():
-            print(f"  {config:<16} {n:<10} {img['first_s']:.2f} s, of which compile {img['compile_s']:.2f} s")
+            print(f"  {config:<20} {n:<10} {img['first_s']:.2f} s, of which compile {img['compile_s']:.2f} s")
     print()
     print("Stages of one run (seconds), instances (persons/parts), CPU seconds per image (both cores count):")
     for config in configs:
         warm = results.get(f"{config}/warm", {})
         for n, img in warm.get("images", {}).items():
-            print(f"  {config:<16} {n:<10} {img['timings']}  {img['instances'][0]}/{img['instances'][1]}  "
+            print(f"  {config:<20} {n:<10} {img['timings']}  {img['instances'][0]}/{img['instances'][1]}  "
                   f"cpu {img['cpu_s']:.2f}  runs {img['times']}")
     print()
     work = args.work
@@ -222,7 +238,7 @@ def report(tag: str, model_dir: Path, photos: dict[str, str], configs: list[str]
         a = json.loads((work / f"instances_{tag}_{ref_config}_{n}.json").read_text())
         b = json.loads((work / f"instances_{tag}_{config}_{n}.json").read_text())
         worst, counts = _score_diffs(a, b)
-        return f"  {config:<16} {n:<10} pixels {agree * 100:8.3f} %   instances {counts}   score diff {worst:.4f}"
+        return f"  {config:<20} {n:<10} pixels {agree * 100:8.3f} %   instances {counts}   score diff {worst:.4f}"
 
     print("Agreement with torch exact (semantic map pixels; instance counts persons/parts; max matched score diff):")
     for config in configs:

@@ -279,9 +279,10 @@ def run_self_test(
         finally:
             engine_log.removeHandler(collector)
         info = parser.info
+        kernel = f" ({info['openvino_kernel']})" if info.get("runtime") == "openvino" and "openvino_kernel" in info else ""
         say(
             f"model {info.get('name')} from {info.get('source')} ({info.get('found_in')}), "
-            f"runtime {info.get('runtime')}, loaded in {load_s:.1f} s"
+            f"runtime {info.get('runtime')}{kernel}, loaded in {load_s:.1f} s"
         )
         for warning in warnings:
             say(f"warning: {warning}")

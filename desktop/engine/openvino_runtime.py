@@ -60,7 +60,7 @@ import torch
 from ..userdirs import user_dir
 from . import native_kernel
 from .checkpoint import WEIGHTS_FILE
-from .memory import release_unused_memory
+from .memory import drop_file_pages, release_unused_memory
 from .native_kernel import Kernel
 from .network import M2FPNet
 from .network.pixel_decoder import native_sampling
@@ -300,6 +300,11 @@ class OpenVinoRuntime:
         self.compiled = self._core.compile_model(self._model, "CPU", self._config)
         self._request = self.compiled.create_infer_request()
         self.compiled_hw = hw
+        if self._entry is not None:
+            # The compiled model holds the weights in its own layout; the memory-mapped file's
+            # pages it read to get there are dropped (230 MB for M2FP; measured: inference
+            # reads back 11 MB of them, at no cost in time).
+            drop_file_pages(self._entry / IR_NAME.replace(".xml", ".bin"))
         seconds = time.perf_counter() - t0
         if self._entry is not None and hw != CHECK_HW:
             meta = _read_meta(self._entry)

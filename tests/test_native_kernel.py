@@ -11,6 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +28,7 @@ from desktop.engine import openvino_runtime as ovr  # noqa: E402
 from desktop.engine.network.pixel_decoder import deformable_sampling  # noqa: E402
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _kernel_or_skip() -> native_kernel.Kernel:
@@ -181,3 +186,30 @@ def test_a_kernel_that_fails_is_marked_and_openvino_runs_without_it(tiny_model_d
     caplog.clear()
     again = HumanParser.load(tiny_model_dir, runtime="openvino")
     assert again.runtime.from_cache and again.info["openvino_kernel"].startswith("stock operations")
+
+
+def test_tracing_the_native_op_needs_no_compiler_stack():
+    """The packaged app leaves out torch._inductor and torch._dynamo (build_exe.spec); tracing
+    the network's native op for the conversion must work without them."""
+    code = textwrap.dedent('''
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[:2] in (["torch", "_inductor"], ["torch", "_dynamo"]):
+                    raise ImportError(f"No module named {name!r} (left out of the build)")
+        sys.meta_path.insert(0, Block())
+        import torch
+        import desktop.engine.network.pixel_decoder  # registers m2fp::ms_deform_attn
+
+        class Attention(torch.nn.Module):
+            def forward(self, *args):
+                return torch.ops.m2fp.ms_deform_attn(*args)
+
+        args = (torch.randn(1, 10, 2, 4), torch.randn(1, 10, 2, 16), torch.rand(1, 10, 2, 8),
+                torch.rand(1, 10, 2), torch.tensor([[2, 3], [2, 2]]))
+        traced = torch.jit.trace(Attention(), args, check_trace=False)
+        assert "m2fp::ms_deform_attn" in str(traced.graph), traced.graph
+        print("traced")
+    ''')
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "traced" in done.stdout, done.stderr[-2000:]

@@ -182,13 +182,13 @@ def _openvino_files() -> tuple[Path, Path, Path | None]:
     if not (include / "openvino" / "core" / "op_extension.hpp").is_file():
         raise BuildError(f"the openvino package has no C++ headers ({include})")
     if sys.platform == "darwin":
-        core_pattern, tbb_pattern = "libopenvino.*.dylib", "libtbb.*.dylib"
+        core_patterns, tbb_patterns = ("libopenvino.*.dylib", "libopenvino.dylib"), ("libtbb.*.dylib", "libtbb.dylib")
     else:
-        core_pattern, tbb_pattern = "libopenvino.so.*", "libtbb.so.*"
-    cores = sorted(libs.glob(core_pattern))
+        core_patterns, tbb_patterns = ("libopenvino.so.*", "libopenvino.so"), ("libtbb.so.*", "libtbb.so")
+    cores = sorted(p for pattern in core_patterns for p in libs.glob(pattern))
     if not cores:
         raise BuildError(f"no OpenVINO library to link against in {libs}")
-    tbbs = sorted(libs.glob(tbb_pattern))
+    tbbs = sorted(p for pattern in tbb_patterns for p in libs.glob(pattern))
     return include, cores[0], (tbbs[0] if tbbs and (include / "tbb").is_dir() else None)
 
 

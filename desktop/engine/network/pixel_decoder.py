@@ -115,7 +115,6 @@ def deformable_sampling(
     return out.view(b, n_q, heads * head_dim)
 
 
-@torch.library.custom_op("m2fp::ms_deform_attn", mutates_args=())
 def _native_op(
     value: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor, reference_points: torch.Tensor,
     level_shapes: torch.Tensor,
@@ -130,10 +129,14 @@ def _native_op(
                                level_shapes[:, 0], level_shapes[:, 1])
 
 
-@_native_op.register_fake
-def _(value, offsets, weights, reference_points, level_shapes):
-    b, _, heads, head_dim = value.shape
-    return value.new_empty((b, offsets.shape[1], heads * head_dim))
+# Registered with torch.library's low-level API: ``torch.library.custom_op`` runs its body
+# through torch._dynamo, which imports the compiler stack (torch._inductor) that the packaged
+# app leaves out. "CompositeExplicitAutograd": the tracer records one ``m2fp::ms_deform_attn``
+# node instead of tracing into the body.
+_LIBRARY = torch.library.Library("m2fp", "DEF")
+_LIBRARY.define("ms_deform_attn(Tensor value, Tensor offsets, Tensor weights, Tensor reference_points, "
+                "Tensor level_shapes) -> Tensor")
+_LIBRARY.impl("ms_deform_attn", _native_op, "CompositeExplicitAutograd")
 
 
 @contextlib.contextmanager

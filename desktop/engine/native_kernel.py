@@ -73,10 +73,12 @@ _lock = threading.Lock()
 NOT_BUILT = "not built yet"
 
 
-def find(*, build: bool) -> tuple[Kernel | None, str]:
+def find(*, build: bool, context: str = "") -> tuple[Kernel | None, str]:
     """(the kernel, "") or (None, why there is none). ``build``: compile it if it is missing
     (seconds, once per machine and OpenVINO version); otherwise only look, and say
-    :data:`NOT_BUILT` when a build would be tried (a compiler and the headers are there)."""
+    :data:`NOT_BUILT` when a build would be tried (a compiler and the headers are there).
+    ``context``: what a failure recorded with :func:`mark_broken` holds for (the code that
+    uses the kernel): a failure is not held against the kernel once that code changes."""
     if os.environ.get(DISABLE_ENV_VAR, "").strip() == "0":
         return None, f"turned off by {DISABLE_ENV_VAR}=0"
     with _lock:
@@ -84,7 +86,7 @@ def find(*, build: bool) -> tuple[Kernel | None, str]:
         for path in candidates:
             if path.is_file():
                 kernel = _kernel(path)
-                marker = _broken_marker(kernel)
+                marker = _broken_marker(kernel, context)
                 if marker.exists():
                     return None, f"{path} failed before: {marker.read_text(errors='replace').strip()}"
                 return kernel, ""
@@ -106,9 +108,10 @@ def find(*, build: bool) -> tuple[Kernel | None, str]:
             return None, str(exc)
 
 
-def mark_broken(kernel: Kernel, reason: str) -> None:
-    """Never use this build again on this machine (it did not load, or computed wrong)."""
-    marker = _broken_marker(kernel)
+def mark_broken(kernel: Kernel, reason: str, context: str = "") -> None:
+    """Do not use this build again on this machine with this ``context`` (it did not load, or
+    the model converted with it failed or computed wrong)."""
+    marker = _broken_marker(kernel, context)
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(reason[:500], encoding="utf-8")
@@ -140,8 +143,9 @@ def _candidates() -> list[Path]:
     return [*out, _cache_dir() / _build_key() / library_name()]
 
 
-def _broken_marker(kernel: Kernel) -> Path:
-    return _cache_dir() / f"broken-{kernel.digest[:16]}.txt"
+def _broken_marker(kernel: Kernel, context: str) -> Path:
+    key = hashlib.sha256(f"{kernel.digest}\0{context}".encode()).hexdigest()[:16]
+    return _cache_dir() / f"broken-{key}.txt"
 
 
 @functools.lru_cache(maxsize=1)

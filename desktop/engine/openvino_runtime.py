@@ -430,7 +430,7 @@ class OpenVinoRuntime:
             if kernel is None:
                 raise
             runtime = cls._create(ov.Core(), net, None, f"it failed here: {exc}", precision, model_dir, step)
-            native_kernel.mark_broken(kernel, str(exc))
+            native_kernel.mark_broken(kernel, str(exc), _network_source_digest())
             log.warning("The native deformable-attention kernel %s failed (%s); OpenVINO runs without it",
                         kernel.path, exc)
             return runtime
@@ -514,13 +514,15 @@ class OpenVinoRuntime:
 
 def _load_kernel(core: ov.Core, *, build: bool) -> tuple[Kernel | None, str]:
     """The native kernel, registered with ``core``; or (None, why not)."""
-    kernel, why = native_kernel.find(build=build)
+    # A failure is recorded against this kernel with this code (network, conversion, app
+    # version): the next version tries the kernel again.
+    kernel, why = native_kernel.find(build=build, context=_network_source_digest())
     if kernel is None:
         return None, why
     try:
         core.add_extension(str(kernel.path))
     except Exception as exc:  # built for another OpenVINO, or damaged: never again
-        native_kernel.mark_broken(kernel, f"OpenVINO cannot load it: {exc}")
+        native_kernel.mark_broken(kernel, f"OpenVINO cannot load it: {exc}", _network_source_digest())
         return None, f"OpenVINO cannot load {kernel.path} ({exc})"
     return kernel, ""
 

@@ -215,3 +215,20 @@ def test_tracing_the_native_op_needs_no_compiler_stack():
     ''')
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "traced" in done.stdout, done.stderr[-2000:]
+
+
+def test_the_openvino_form_is_only_for_tracing(tiny_model_dir):
+    """The PyTorch runtime must never run the traced-for-OpenVINO form, even after a failed trace."""
+    from desktop.engine.config import load_config
+    from desktop.engine.network.pixel_decoder import EncoderLayer, MSDeformAttn, openvino_form
+    from desktop.engine.parser import build_network
+
+    net = build_network(load_config(tiny_model_dir))
+    flags = lambda: {(type(m).__name__, getattr(m, "native_sampling", None), getattr(m, "clamp_ffn", None))  # noqa: E731
+                     for m in net.modules() if isinstance(m, MSDeformAttn | EncoderLayer)}
+    plain = flags()
+    assert plain == {("MSDeformAttn", False, None), ("EncoderLayer", None, False)}
+    with pytest.raises(RuntimeError), openvino_form(net, native_sampling=True):
+        assert flags() == {("MSDeformAttn", True, None), ("EncoderLayer", None, True)}
+        raise RuntimeError("trace failed")
+    assert flags() == plain

@@ -40,7 +40,6 @@ folder); the OpenVINO models go to its ``openvino`` subfolder.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
@@ -63,7 +62,7 @@ from .checkpoint import WEIGHTS_FILE
 from .memory import drop_file_pages, release_unused_memory
 from .native_kernel import Kernel
 from .network import M2FPNet
-from .network.pixel_decoder import native_sampling
+from .network.pixel_decoder import openvino_form
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +222,7 @@ def convert(net: M2FPNet, kernel: Kernel | None = None) -> ov.Model:
         # path for dynamic spatial sizes (torch.export would need symbolic-shape rewrites).
         warnings.filterwarnings("ignore", r".*torch\.jit\.trace.* deprecated", DeprecationWarning)
         extension = {"extension": str(kernel.path)} if kernel else {}
-        with native_sampling(net) if kernel else contextlib.nullcontext():
+        with openvino_form(net, native_sampling=kernel is not None):
             try:
                 from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
             except ImportError:  # API moved: the plain path traces with the checker on (slower)

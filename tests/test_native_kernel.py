@@ -232,3 +232,10 @@ def test_the_openvino_form_is_only_for_tracing(tiny_model_dir):
         assert flags() == {("MSDeformAttn", True, None), ("EncoderLayer", None, True)}
         raise RuntimeError("trace failed")
     assert flags() == plain
+
+
+def test_a_failure_is_told_on_one_short_line():
+    long = RuntimeError("Couldn't get TorchScript module by tracing.\nException:\nNo module named 'x'\n" + "advice " * 100)
+    text = ovr._brief(long)
+    assert "\n" not in text and len(text) <= 300
+    assert text.startswith("Couldn't get TorchScript module by tracing. Exception: No module named 'x'")

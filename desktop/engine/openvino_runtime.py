@@ -428,10 +428,11 @@ class OpenVinoRuntime:
         except Exception as exc:
             if kernel is None:
                 raise
-            runtime = cls._create(ov.Core(), net, None, f"it failed here: {exc}", precision, model_dir, step)
-            native_kernel.mark_broken(kernel, str(exc), _network_source_digest())
+            reason = _brief(exc)
+            runtime = cls._create(ov.Core(), net, None, f"it failed here: {reason}", precision, model_dir, step)
+            native_kernel.mark_broken(kernel, reason, _network_source_digest())
             log.warning("The native deformable-attention kernel %s failed (%s); OpenVINO runs without it",
-                        kernel.path, exc)
+                        kernel.path, reason)
             return runtime
 
     @classmethod
@@ -524,6 +525,13 @@ def _load_kernel(core: ov.Core, *, build: bool) -> tuple[Kernel | None, str]:
         native_kernel.mark_broken(kernel, f"OpenVINO cannot load it: {exc}", _network_source_digest())
         return None, f"OpenVINO cannot load {kernel.path} ({exc})"
     return kernel, ""
+
+
+def _brief(exc: BaseException) -> str:
+    """An exception's message on one line, at most 300 characters (conversion errors run to
+    pages; their first lines say what failed and why)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _kernel_label(kernel: Kernel | None, why: str) -> str:

@@ -18,18 +18,19 @@ from pathlib import Path
 
 
 @cache
-def _malloc_trim():
+def _libc_function(name: str):
+    """glibc's function ``name`` on Linux; None elsewhere or where the C library lacks it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):  # no glibc
         return None
 
 
 def release_unused_memory() -> None:
     """Return the allocator's free memory to the OS (a few milliseconds; safe to call any time)."""
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is not None:
         trim(0)
 
@@ -39,14 +40,10 @@ MADV_DONTNEED = 4  # Linux
 
 @cache
 def _madvise():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    fn.restype = ctypes.c_int
+    fn = _libc_function("madvise")
+    if fn is not None:
+        fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        fn.restype = ctypes.c_int
     return fn
 
 

@@ -150,11 +150,14 @@ def _read_cached(core: ov.Core, entry: Path, meta: dict) -> ov.Model | None:
         return None
 
 
+@functools.cache
 def _network_source_digest() -> str:
     """SHA-256 of the network's source files, so a code change invalidates cached conversions.
 
     In a frozen build the sources are not files; the application version stands in for them
-    (a new build is a new version).
+    (a new build is a new version). Computed once per process: the code that runs is the code
+    imported at start, whatever happens to the files later (the cache key and the native
+    kernel's failure records both use it, several times per model load).
     """
     from .. import __version__
     from . import network

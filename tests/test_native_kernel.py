@@ -25,7 +25,6 @@ ov = pytest.importorskip("openvino")
 
 from desktop.engine import HumanParser, native_kernel  # noqa: E402
 from desktop.engine import openvino_runtime as ovr  # noqa: E402
-from desktop.engine.network.pixel_decoder import deformable_sampling  # noqa: E402
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,13 +59,6 @@ def _inputs(level_hw, heads, head_dim, points, batch, spread, seed, shape_dtype)
     return value, offsets, weights, ref, torch.tensor(level_hw, dtype=shape_dtype)
 
 
-def _reference(value, offsets, weights, ref, shapes):
-    """The network's own form of the same sums (what the PyTorch runtime runs)."""
-    b, q, heads, _ = offsets.shape
-    pairs = offsets.reshape(b, q, -1, 2)
-    return deformable_sampling(value, pairs[..., 0], pairs[..., 1], weights, ref, shapes[:, 0], shapes[:, 1])
-
-
 @pytest.mark.parametrize(
     ("level_hw", "heads", "head_dim", "points", "batch", "shape_dtype"),
     [
@@ -79,7 +71,7 @@ def test_kernel_computes_the_networks_sampling(level_hw, heads, head_dim, points
     kernel = _kernel_or_skip()
     args = _inputs(level_hw, heads, head_dim, points, batch, spread=3.0, seed=len(level_hw) + heads,
                    shape_dtype=shape_dtype)
-    expected = _reference(*args)
+    expected = _Attention()(*args)  # the op's PyTorch body: the network's own embedding-bag form
     core = ov.Core()
     core.add_extension(str(kernel.path))
     model = ov.convert_model(_Attention(), example_input=args, extension=str(kernel.path))

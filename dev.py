@@ -7,6 +7,9 @@
 
 Works the same on Linux, macOS and Windows (standard library only). Requirements are
 reinstalled only when a requirements file changes (a stamp file in .venv remembers them).
+The translation catalogs (desktop/locale/*/LC_MESSAGES/m2fp.po) are compiled to the .mo
+files the app reads whenever a .po is newer than its .mo (packaging/catalogs.py, with Babel
+from the environment).
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ def ensure_env(requirements: str) -> Path:
     return py
 
 
+def compile_catalogs(py: Path) -> None:
+    """Compile each translation catalog whose .po is newer than its .mo (the .mo files are not in git).
+
+    A failure is reported but does not stop the start: the app then speaks English.
+    """
+    stale = [po for po in (ROOT / "desktop" / "locale").glob("*/LC_MESSAGES/*.po")
+             if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+    if stale and subprocess.call([str(py), str(ROOT / "packaging" / "catalogs.py"), "compile"], cwd=ROOT) != 0:
+        print("warning: the translation catalogs could not be compiled; the app will speak English", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"start", "test", "cli"}:
         print(__doc__)
@@ -49,8 +63,12 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "test":
         py = ensure_env("requirements-dev.txt")
+        if (ROOT / "requirements-cluster.txt").is_file():  # the optional Ray extra, for its tests
+            ensure_env("requirements-cluster.txt")
+        compile_catalogs(py)
         return subprocess.call([str(py), "-m", "pytest", *rest], cwd=ROOT)
     py = ensure_env("requirements.txt")
+    compile_catalogs(py)
     module = "desktop" if command == "start" else "desktop.cli"
     return subprocess.call([str(py), "-m", module, *rest], cwd=ROOT)
 

@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from desktop.cli import main as cli_main
     except ImportError as exc:
-        print(f"The command line is not available in this build: {exc}", file=sys.stderr)
+        from desktop.i18n import _
+
+        print(_("The command line is not available in this build: {reason}").format(reason=exc), file=sys.stderr)
         return 2
     return int(cli_main(args) or 0)
 

@@ -1,6 +1,9 @@
 """Batch command line: parse many images and write label maps, colour maps, overlays and JSON.
 
     python -m desktop.cli INPUT... --out DIR [--model DIR] [options]
+    python -m desktop.cli INPUT... --workspace FILE [--out DIR] [options]   (desktop.cli_workspace)
+    python -m desktop.cli report FILE | export WORKSPACE --out DIR          (desktop.cli_commands)
+    python -m desktop.cli compare ROOT | compare IMAGES LABELS              (desktop.cli_compare)
 
 Design points (why it looks like this):
 
@@ -11,13 +14,20 @@ Design points (why it looks like this):
   sentence, never a traceback; unexpected ones too, with the traceback only under ``--debug``;
 - the model is loaded only when at least one image needs parsing, so a resumed batch
   (``--skip-existing``) whose outputs all exist finishes instantly;
-- progress is a tqdm bar on a terminal and one line per image otherwise (logs, CI).
+- progress is a tqdm bar on a terminal and one line per image otherwise (logs, CI);
+  every file name is printed through :func:`~desktop.terminal_text.printable`, so a name
+  holding control characters cannot drive the terminal;
+- output names follow :mod:`desktop.output_names` (a function of the image, not of the
+  order), and ``--skip-existing`` checks that the outputs it finds record this image
+  (:mod:`desktop.provenance`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 import tempfile
 import time
@@ -27,9 +37,14 @@ from pathlib import Path
 from typing import TextIO
 
 from desktop import APP_NAME, __version__
+from desktop.atomic import clean_stale_temporaries_once
 from desktop.engine.errors import M2FPError
-from desktop.export import FORMATS, ExportOptions, export_result, output_paths, parse_formats
+from desktop.export import ALL_FORMATS, FORMATS, ExportOptions, export_result, output_paths, parse_formats
+from desktop.formats import FormatRun, ImageMaps
 from desktop.imageio import DEFAULT_MAX_PIXELS, ImageEntry, list_images, load_image, probe_size, sha256_file
+from desktop.output_names import output_stems
+from desktop.provenance import is_generated_png, outputs_belong_to
+from desktop.terminal_text import printable
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +62,10 @@ class Job:
     entry: ImageEntry
     out_dir: Path
     stem: str
+    #: SHA-256 of the input file, once computed (the resume check and the export share it).
+    sha256: str | None = None
+    #: Set when the job cannot run (its outputs would replace an input image).
+    error: str | None = None
 
     def outputs(self, formats: frozenset[str]) -> dict[str, Path]:
         return output_paths(self.stem, self.out_dir, formats)
@@ -72,14 +91,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: ``--threads`` above this many threads per CPU core is refused: inference gains nothing past
+#: one per core, and tens of thousands of threads crash the runtimes (issue 12).
+THREADS_PER_CORE_MAX = 4
+
+
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    cores = os.cpu_count() or 1
+    limit = THREADS_PER_CORE_MAX * cores
+    if value > limit:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {limit} ({THREADS_PER_CORE_MAX} x the {cores} CPU cores of this computer), got {value}")
+    return value
+
+
 def _max_pixels(text: str) -> int:
     try:
-        value = int(float(text.replace("_", "")))
+        number = float(text.replace("_", "").replace(",", ""))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (no limit) or more")
-    return value
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a number of pixels (0 for no limit), got {text!r}")
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {text!r}")
+    return int(number)
 
 
 def _opacity(text: str) -> float:
@@ -103,18 +139,26 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m desktop.cli",
         description=f"{APP_NAME}: parse people in images (CPU) and write label maps, colour maps, overlays and JSON.",
-        epilog="Exit codes: 0 all parsed or skipped, 1 some images failed, 2 usage/model/output error, 130 interrupted.",
+        epilog="Exit codes: 0 all parsed or skipped, 1 some images failed, 2 usage/model/output error, 130 interrupted. "
+               "Other commands: 'report FILE [--format csv|json]', 'export WORKSPACE --out DIR' and "
+               "'compare ROOT' or 'compare IMAGES LABELS' (python -m desktop.cli report --help, ... compare --help).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
                    help="image files and/or folders (images are recognised by content, not extension)")
-    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument("--out", "-o", type=Path, metavar="DIR",
+                   help="output folder (created if needed); optional with --workspace")
+    p.add_argument("--workspace", type=Path, metavar="FILE",
+                   help="parse into this review workspace (.m2fpws, created if needed), reusing the stored result "
+                        "of every unchanged image parsed with the same model: a second run parses nothing")
     p.add_argument("--model", type=Path, metavar="DIR",
-                   help="model folder (configuration.json + pytorch_model.pt); default: the usual search "
-                        "(M2FP_MODEL_DIR, models/ beside the application, the user cache)")
+                   help="model folder (configuration.json + pytorch_model.pt); default: M2FP_MODEL_DIR, "
+                        "else the folder chosen in the desktop application, else the usual search "
+                        "(models/ beside the application, the user cache)")
     p.add_argument("--recursive", "-r", action="store_true",
                    help="also scan subfolders of input folders, mirroring them under --out")
     p.add_argument("--formats", type=_formats, default=frozenset(FORMATS), metavar="LIST",
-                   help=f"comma-separated outputs among {','.join(FORMATS)} (default: all)")
+                   help=f"comma-separated outputs among {','.join(ALL_FORMATS)}, or all; cihp, cvat, cvat-mask, "
+                        f"coco and labelme go to their own subfolder of --out (default: {','.join(FORMATS)})")
     p.add_argument("--classes", metavar="LIST",
                    help="only draw these classes (names or ids, comma-separated) in colour and overlay images")
     p.add_argument("--opacity", type=_opacity, default=0.5, metavar="0..1", help="overlay colour opacity, 0..1 (default 0.5)")
@@ -124,7 +168,19 @@ def build_arg_parser() -> argparse.ArgumentParser:
                    help=f"refuse images larger than N pixels, checked before decoding (default {DEFAULT_MAX_PIXELS:,}; 0 = no limit)")
     p.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto", help="inference runtime (default auto)")
     p.add_argument("--precision", choices=("exact", "fast"), default="exact", help="numerical precision (default exact)")
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for inference (default: the runtime's choice)")
+    p.add_argument("--threads", type=_threads, metavar="N",
+                   help="CPU threads for inference, at most 4 per CPU core (default: the runtime's choice)")
+    p.add_argument("--streams", type=_positive_int, metavar="N",
+                   help="images in the network at once, sharing the threads (OpenVINO only; default 1, "
+                        "measured fastest on 2 cores; more can pay on machines with many cores)")
+    p.add_argument("--sequential", action="store_true",
+                   help="one image at a time: decoding and writing do not overlap the network "
+                        "(slower, holds one image in memory instead of three)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run the batch on a Ray cluster: 'auto' (the cluster this computer is part of), "
+                        "ray://HOST:PORT, or no address for a Ray instance on this computer (then put "
+                        "--ray after the inputs); inputs and --out must be folders every node sees. "
+                        "Needs: pip install -r requirements-cluster.txt")
     p.add_argument("--quiet", "-q", action="store_true", help="print only failures")
     p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -161,56 +217,102 @@ def prepare_output_dir(out: Path) -> None:
         raise UsageError(f'Output folder "{out}" cannot be used: a file with that name already exists.')
     try:
         out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".m2fp-write-test-"):
+        with tempfile.NamedTemporaryFile(dir=out, prefix=f".m2fp-write-test-{os.getpid()}-"):
             pass
     except OSError as exc:
         reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
         raise UsageError(f'Output folder "{out}" cannot be written: {reason}.') from None
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _real(path: Path) -> Path | None:
+    """The path with links resolved; ``None`` when it cannot be (never raises, loops included)."""
     try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except (ValueError, OSError):
-        return False
+        return Path(os.path.realpath(path))
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def plan_jobs(entries: Sequence[ImageEntry], out: Path, explicit: set[Path]) -> list[Job]:
-    """Map entries to output folders/stems, mirroring subfolders and keeping names unique.
+    """Map entries to output folders and stems (:mod:`desktop.output_names`), mirroring subfolders.
 
-    ``photo.jpg`` and ``photo.png`` in one folder would both become ``photo_*``; the second
-    gets its extension in the stem (``photo_png_*``) instead of silently overwriting.
-    Files found by scanning inside the output folder (earlier outputs) are left out.
+    Outputs are never taken for inputs, wherever ``--out`` is:
+
+    - ``--out`` inside an input folder: files found under ``--out`` are left out (that tree
+      is ours);
+    - ``--out`` equal to or above an input folder: only the PNGs we wrote are left out
+      (they record their source, :func:`desktop.provenance.is_generated_png`); the photos
+      beside them are processed;
+    - a job whose outputs would replace another input image of the run gets ``error`` set
+      and fails instead of destroying it.
+
+    Files named explicitly on the command line are always kept.
     """
-    jobs: list[Job] = []
-    taken: set[tuple[str, str]] = set()
+    out_real = _real(out)
+    kept: list[ImageEntry] = []
     for entry in entries:
-        if entry.ok and entry.path.absolute() not in explicit and _inside(entry.path, out):
-            continue
-        folder = out / entry.relative.parent
-        stem = entry.relative.stem if entry.relative.suffix else entry.relative.name
-        candidates = [stem]
-        if entry.relative.suffix:
-            candidates.append(f"{stem}_{entry.relative.suffix.lstrip('.')}")
-        candidates += [f"{candidates[-1]}_{n}" for n in range(2, 1000)]
-        for cand in candidates:
-            key = (str(folder).casefold(), cand.casefold())
-            if key not in taken:
-                taken.add(key)
-                stem = cand
+        if entry.ok and out_real is not None and entry.path.absolute() not in explicit:
+            real = _real(entry.path)
+            if real is not None and _within(real, out_real):
+                root_real = _real(entry.root)
+                if root_real is not None and root_real != out_real and _within(out_real, root_real):
+                    continue  # --out is a subfolder of this input folder: its whole tree is output
+                if is_generated_png(entry.path):
+                    continue  # --out is this input folder or above it: skip only what we wrote
+        kept.append(entry)
+    folders = [out / entry.relative.parent for entry in kept]
+    stems = output_stems([(entry.path, folder) for entry, folder in zip(kept, folders, strict=True)])
+    jobs = [Job(entry, folder, stem) for entry, folder, stem in zip(kept, folders, stems, strict=True)]
+    # Where each input sits (its folder resolved, its own name kept: replacing a link replaces
+    # the link), and each output folder resolved once.
+    real_dirs: dict[Path, Path | None] = {}
+
+    def real_dir(folder: Path) -> Path | None:
+        if folder not in real_dirs:
+            real_dirs[folder] = _real(folder)
+        return real_dirs[folder]
+
+    inputs: dict[Path, Job] = {}
+    for job in jobs:
+        folder = real_dir(job.entry.path.parent) if job.entry.ok else None
+        if folder is not None:
+            inputs[folder / job.entry.path.name] = job
+    input_dirs = {location.parent for location in inputs}
+    for job in jobs:
+        folder = real_dir(job.out_dir) if job.entry.ok else None
+        if folder is None or folder not in input_dirs:
+            continue  # the usual case: outputs go where no input is
+        for output in job.outputs(frozenset(FORMATS)).values():
+            victim = inputs.get(folder / output.name)
+            if victim is not None and victim is not job:
+                job.error = (f'its outputs would replace "{victim.entry.path}", one of the input images; '
+                             "choose another output folder.")
                 break
-        jobs.append(Job(entry, folder, stem))
     return jobs
 
 
 # --------------------------------------------------------------------------- running
 
 def _load_parser(args: argparse.Namespace):
-    """Load the engine (imported here so ``--help`` stays instant)."""
+    """Load the engine (imported here so ``--help`` stays instant), from the same model folder
+    as the desktop application when neither ``--model`` nor ``M2FP_MODEL_DIR`` says otherwise."""
+    from desktop.app.model_choice import FROM_APP, model_dir_for_cli
     from desktop.engine import HumanParser
 
-    return HumanParser.load(args.model, runtime=args.runtime, precision=args.precision, num_threads=args.threads)
+    model, warning = model_dir_for_cli(args.model)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if getattr(args, "ray", None) is not None:  # the actors load the model, not this process
+        from desktop.cluster_ray import load_ray_batch
+
+        return load_ray_batch(args, model)
+    parser = HumanParser.load(model, runtime=args.runtime, precision=args.precision, num_threads=args.threads)
+    if model is not None and args.model is None:
+        parser.info["found_in"] = FROM_APP
+    return parser
 
 
 class Reporter:
@@ -230,6 +332,7 @@ class Reporter:
     def info(self, message: str) -> None:
         if self.quiet:
             return
+        message = printable(message)
         if self.bar is not None:
             self.bar.write(message, file=self.stream)
         else:
@@ -237,8 +340,9 @@ class Reporter:
 
     def image(self, path: Path, status: str, failed: bool = False) -> None:
         self.done += 1
+        status = printable(status)
         if self.bar is not None:
-            self.bar.set_postfix_str(path.name[-40:], refresh=False)
+            self.bar.set_postfix_str(printable(path.name)[-40:], refresh=False)
             self.bar.update(1)
             if failed:
                 self.bar.write(f"FAILED {status}", file=self.stream)
@@ -247,7 +351,7 @@ class Reporter:
         elif failed:
             print(f"[{self.done}/{self.total}] FAILED {status}", file=self.stream, flush=True)
         else:
-            print(f"[{self.done}/{self.total}] {path}: {status}", file=self.stream, flush=True)
+            print(f"[{self.done}/{self.total}] {printable(path)}: {status}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -262,22 +366,41 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def _failure_text(path: Path, message: str) -> str:
-    message = " ".join(str(message).split()) or "unknown error"
-    return message if str(path) in message else f'"{path}": {message}'
+    """One line naming the file, safe for a terminal (see :mod:`desktop.terminal_text`)."""
+    name = printable(path)
+    message = " ".join(printable(message).split()) or "unknown error"
+    return message if name in message else f'"{name}": {message}'
 
 
-def process(job: Job, parser, options: ExportOptions, max_pixels: int) -> str:
-    """Parse one image and write its outputs; returns a short status. Raises on failure."""
+def format_key(job: Job) -> str:
+    """The image's output name in the interchange formats: output subfolder and stem (``sub/photo``)."""
+    return (job.entry.relative.parent / job.stem).as_posix()
+
+
+def process(job: Job, parser, options: ExportOptions, max_pixels: int, formats: FormatRun | None = None) -> str:
+    """Parse one image and write its outputs (and its part of the interchange formats in
+    ``formats``); returns a short status. Raises on failure."""
     t0 = time.perf_counter()
     image = load_image(job.entry.path, max_pixels=max_pixels or None)
     decode = time.perf_counter() - t0
     result = parser.parse(image.rgb, notes=list(image.notes))
     result.timings.setdefault("decode", decode)
-    digest = sha256_file(job.entry.path) if "json" in options.formats else None
+    return write_outputs(job, image, result, time.perf_counter() - t0, options, formats)
+
+
+def write_outputs(job: Job, image, result, seconds: float, options: ExportOptions,
+                  formats: FormatRun | None = None) -> str:
+    """Write one parsed image's outputs (``seconds``: its decoding and parsing so far); returns
+    the status line. The last step of :func:`process`, and the batch pipeline's write stage."""
+    t0 = time.perf_counter() - seconds
+    digest = job.sha256 or sha256_file(job.entry.path)  # recorded in every output (desktop.provenance)
     try:
         export_result(result, image, job.out_dir, options, stem=job.stem, sha256=digest)
     except OSError as exc:
         raise OSError(f"cannot write the outputs to \"{job.out_dir}\": {exc.strerror or exc}") from exc
+    if formats:
+        formats.add(ImageMaps.from_result(result, name=job.entry.relative.as_posix(), stem=format_key(job),
+                                          image_path=job.entry.path))
     persons = len(result.persons)
     status = f"parsed in {time.perf_counter() - t0:.2f} s, {persons} person{'s' if persons != 1 else ''}"
     if image.notes:
@@ -285,32 +408,62 @@ def process(job: Job, parser, options: ExportOptions, max_pixels: int) -> str:
     return status
 
 
-def order_by_input_size(jobs: Sequence[Job], parser) -> list[Job]:
+def order_by_input_size(jobs: Sequence[Job], parser, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Job]:
     """The jobs grouped by network input size, groups in order of first appearance and files
     in their listed order within a group.
 
     The OpenVINO runtime compiles the network for each input size (1.5-2 s for the full
     model); a folder that mixes sizes would otherwise pay that at every change of size.
-    Files whose header cannot be read keep their place in the first group (they fail fast).
+    Files whose header cannot be read, or above ``max_pixels``, keep their place in the first
+    group (they fail fast; the probe decodes nothing, see :func:`desktop.imageio.probe_size`).
     """
     groups: dict[object, list[Job]] = {}
     for job in jobs:
-        size = probe_size(job.entry.path)
+        size = probe_size(job.entry.path, max_pixels=max_pixels)
         key = parser.input_size(*size) if size and hasattr(parser, "input_size") else None
         groups.setdefault(key if key is not None else next(iter(groups), None), []).append(job)
     return [job for group in groups.values() for job in group]
 
 
+def _already_done(job: Job, formats: frozenset[str]) -> bool | None:
+    """For ``--skip-existing``: True when every requested output exists and records this
+    image (same name, same SHA-256), False when they exist but record another file,
+    None when some are missing."""
+    outputs = list(job.outputs(formats).values())
+    if not all(p.is_file() for p in outputs) or not os.path.isfile(job.entry.path):
+        return None
+    try:
+        job.sha256 = job.sha256 or sha256_file(job.entry.path)
+    except OSError:
+        return None  # the load reports why
+    return outputs_belong_to(outputs, job.entry.path, job.sha256)
+
+
 def run(jobs: Sequence[Job], args: argparse.Namespace, options: ExportOptions) -> tuple[Summary, int]:
     summary = Summary()
     todo: list[Job] = []
+    foreign: set[int] = set()  # jobs whose existing outputs were made from another file
+    # Interchange formats (desktop.formats): their folder-level files are assembled once, at the end.
+    from desktop.resources import default_class_names, palette
+
+    formats = FormatRun(args.out, options.formats, default_class_names(), palette(), begin=False)
+    kept: list[Job] = []
     for job in jobs:
-        if not job.entry.ok:
-            summary.failed.append((job.entry.path, job.entry.error or "cannot be read"))
-        elif args.skip_existing and all(p.is_file() for p in job.outputs(options.formats).values()):
+        if not job.entry.ok or job.error:
+            summary.failed.append((job.entry.path, job.entry.error or job.error or "cannot be read"))
+            continue
+        done = _already_done(job, options.formats) if args.skip_existing else None
+        if done and formats and not formats.has(format_key(job)):
+            done = None  # its interchange files are missing: parse it again
+        if done:
+            kept.append(job)
             summary.skipped.append(job.entry.path)
         else:
+            if done is False:
+                foreign.add(id(job))
             todo.append(job)
+    for folder in dict.fromkeys(job.out_dir for job in jobs):  # leftovers of a killed run, even if all is skipped
+        clean_stale_temporaries_once(folder)
     reporter = Reporter(len(jobs), args.quiet)
     for path, reason in summary.failed:
         reporter.image(path, _failure_text(path, reason), failed=True)
@@ -318,27 +471,33 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, options: ExportOptions) -
         reporter.image(path, "skipped (outputs exist)")
     if not todo:
         reporter.close()
-        return summary, EXIT_OK
+        _finish_formats(formats, kept, jobs, args.out, summary)
+        return summary, EXIT_FAILED if summary.failed else EXIT_OK
     reporter.info("Loading the model...")
     try:
         parser = _load_parser(args)
     except M2FPError as exc:
         reporter.close()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return summary, EXIT_USAGE
     except Exception as exc:
         reporter.close()
         log.debug("model loading failed", exc_info=True)
-        print(f"error: the model could not be loaded: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: the model could not be loaded: {type(exc).__name__}: {printable(exc)}", file=sys.stderr)
         return summary, EXIT_USAGE
     info = getattr(parser, "info", {}) or {}
     reporter.info("Model: " + ", ".join(f"{k} {v}" for k, v in info.items()))
-    todo = order_by_input_size(todo, parser)
+    todo = order_by_input_size(todo, parser, args.max_pixels)
+    batch = None
     try:
-        for job in todo:
+        if formats:
+            formats = FormatRun(args.out, options.formats, parser.class_names, parser.palette)
+        # Decoding the next image and writing the last one overlap the network (desktop.pipeline).
+        batch = batch_outcomes(todo, parser, args, options, formats)
+        for job, outcome in batch:
             path = job.entry.path
             try:
-                status = process(job, parser, options, args.max_pixels)
+                status = outcome.result()
             except (M2FPError, OSError) as exc:
                 summary.failed.append((path, str(exc)))
                 reporter.image(path, _failure_text(path, str(exc)), failed=True)
@@ -352,12 +511,56 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, options: ExportOptions) -
                 reporter.image(path, _failure_text(path, reason), failed=True)
             else:
                 summary.parsed.append(path)
+                if id(job) in foreign:
+                    status += "; the outputs found under its names were made from another file and were replaced"
                 reporter.image(path, status)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
+        if batch is not None:
+            batch.close()  # the pipeline's threads stop first (the image being written is completed)
         reporter.close()
+        _finish_formats(formats, kept, jobs, args.out, summary)
     return summary, EXIT_INTERRUPTED if summary.interrupted else (EXIT_FAILED if summary.failed else EXIT_OK)
+
+
+def batch_outcomes(todo: Sequence[Job], parser, args: argparse.Namespace, options: ExportOptions,
+                   formats: FormatRun | None):
+    """``(job, outcome)`` for each job, in order (:func:`desktop.pipeline.parse_jobs`):
+    pipelined unless ``--sequential``, with ``--streams`` images in the network at once; with
+    ``--ray``, in the order the cluster finishes them (:mod:`desktop.cluster_ray`)."""
+    from desktop.pipeline import DEFAULT_STREAMS, parse_jobs
+
+    if getattr(args, "ray", None) is not None:
+        from desktop.cluster_ray import cli_outcomes
+
+        return cli_outcomes(parser, todo, options, args.max_pixels, formats)
+    streams = getattr(args, "streams", None) or DEFAULT_STREAMS
+    if streams > 1 and hasattr(parser, "use_streams"):
+        parser.use_streams(streams)
+    return parse_jobs(
+        todo, parser,
+        load=lambda job: load_image(job.entry.path, max_pixels=args.max_pixels or None),
+        write=lambda job, image, result, seconds: write_outputs(job, image, result, seconds, options, formats),
+        sequential=bool(getattr(args, "sequential", False)),
+    )
+
+
+def _finish_formats(formats: FormatRun, kept: Sequence[Job], jobs: Sequence[Job], out: Path,
+                    summary: Summary) -> None:
+    """Write the interchange formats' folder-level files (CVAT XML, COCO JSON, lists) for the
+    images of this run: those written now and those an earlier run wrote (``kept``), in the
+    run's order. Also after an interruption, so they match the per-image files on disk."""
+    if not formats:
+        return
+    try:
+        formats.begin()
+        for job in kept:
+            formats.keep(format_key(job))
+        formats.finish([format_key(job) for job in jobs])
+    except (M2FPError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        summary.failed.append((out, f"the interchange formats could not be completed: {reason}"))
 
 
 def print_summary(summary: Summary, out: Path, seconds: float, quiet: bool) -> None:
@@ -371,7 +574,7 @@ def print_summary(summary: Summary, out: Path, seconds: float, quiet: bool) -> N
     head = "Interrupted" if summary.interrupted else "Done"
     print(
         f"{head} in {seconds:.1f} s: {len(summary.parsed)} parsed, {len(summary.skipped)} skipped, "
-        f"{len(summary.failed)} failed. Outputs in \"{out}\".",
+        f"{len(summary.failed)} failed. Outputs in \"{printable(out)}\".",
         file=stream,
     )
 
@@ -390,6 +593,11 @@ def _tolerant_output() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (see module docstring)."""
     _tolerant_output()
+    from desktop.cli_commands import run_command  # report, export: see desktop.cli_commands for the rule
+
+    code = run_command(sys.argv[1:] if argv is None else argv)
+    if code is not None:
+        return code
     arg_parser = build_arg_parser()
     try:
         args = arg_parser.parse_args(argv)
@@ -397,6 +605,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    if args.workspace is not None and args.ray is not None:
+        # Hook for issue 19: desktop.cluster_ray.RayBatch.outcomes(collect=True) brings each result
+        # back to the driver; cli_workspace._parse is where it would be stored.
+        print("error: --ray cannot fill a workspace yet: run the batch with --ray --out DIR, or with "
+              "--workspace on one computer.", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workspace is not None:
+        from desktop.cli_workspace import run_batch
+
+        return run_batch(args)
+    if args.out is None:
+        print("error: say where the results go: --out DIR (output files), --workspace FILE (a review "
+              "workspace), or both.", file=sys.stderr)
+        return EXIT_USAGE
     started = time.perf_counter()
     try:
         options = ExportOptions(formats=args.formats, opacity=args.opacity, visible_classes=_visible_classes(args.classes))
@@ -404,10 +626,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = {p.absolute() for p in args.inputs if not p.is_dir()}
         jobs = plan_jobs(list_images(args.inputs, recursive=args.recursive), args.out, explicit)
     except (UsageError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
     if not jobs:
-        print("No images found in: " + ", ".join(f'"{p}"' for p in args.inputs), file=sys.stderr)
+        print("No images found in: " + ", ".join(f'"{printable(p)}"' for p in args.inputs), file=sys.stderr)
         return EXIT_OK
     try:
         summary, code = run(jobs, args, options)

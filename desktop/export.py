@@ -11,6 +11,9 @@ For an input ``NAME.ext`` the outputs are:
 
 Every file goes through :mod:`desktop.atomic`, so an interrupted export never leaves a
 half-written file that a later ``--skip-existing`` run would mistake for a finished one.
+
+The formats of annotation tools and datasets (CIHP, CVAT, COCO, labelme) are written by
+:mod:`desktop.formats` under their own subfolders; :data:`ALL_FORMATS` names them all.
 """
 
 from __future__ import annotations
@@ -23,17 +26,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, PngImagePlugin
 from pycocotools import mask as mask_utils
 
 from desktop import APP_ID, __version__
 from desktop.atomic import atomic_path, atomic_write_text
+from desktop.engine.masks import RunMask
 from desktop.engine.result import ParsingResult
+from desktop.formats import INTERCHANGE_FORMATS
 from desktop.imageio import LoadedImage, sha256_file
+from desktop.model_summary import exported_model_info
+from desktop.output_layout import make_output_dir
+from desktop.png_stream import STRIP_ROWS, strips_of, write_png
+from desktop.provenance import png_text, source_name
 from desktop.render import blend, color_map
 
 __all__ = [
+    "ALL_FORMATS",
     "FORMATS",
+    "INTERCHANGE_FORMATS",
     "SCHEMA_VERSION",
     "ExportOptions",
     "encode_mask",
@@ -45,8 +55,12 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1.0"
-#: Output kinds, in the order they are written and listed.
+#: Per-image output kinds, in the order they are written and listed.
 FORMATS: tuple[str, ...] = ("labels", "color", "overlay", "json")
+#: Everything ``--formats`` accepts: the per-image outputs, then the interchange formats
+#: (CIHP, CVAT, COCO, labelme: :mod:`desktop.formats`), which :class:`desktop.formats.FormatRun`
+#: writes under their own subfolders of the export folder.
+ALL_FORMATS: tuple[str, ...] = FORMATS + INTERCHANGE_FORMATS
 _SUFFIX = {"labels": "_labels.png", "color": "_color.png", "overlay": "_overlay.png", "json": ".json"}
 
 
@@ -62,26 +76,32 @@ class ExportOptions:
     formats: frozenset[str] = field(default_factory=lambda: frozenset(FORMATS))
     opacity: float = 0.5
     visible_classes: np.ndarray | None = None
+    #: The window's person filter for "as shown" (review issue): these persons' pixels, or
+    #: all but ``solo_person``'s, are left uncoloured in the colour and overlay images.
+    hidden_persons: frozenset[int] = frozenset()
+    solo_person: int | None = None
 
     def __post_init__(self) -> None:
         self.formats = frozenset(self.formats)
-        unknown = self.formats - set(FORMATS)
+        unknown = self.formats - set(ALL_FORMATS)
         if unknown:
-            raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))} (choose from {', '.join(FORMATS)})")
+            raise ValueError(f"unknown export format(s): {', '.join(sorted(unknown))} "
+                             f"(choose from {', '.join(ALL_FORMATS)})")
         if not 0.0 <= float(self.opacity) <= 1.0:
             raise ValueError(f"opacity must be between 0 and 1, not {self.opacity}")
 
 
 def parse_formats(text: str) -> frozenset[str]:
-    """``"labels,json"`` -> ``{"labels", "json"}``; ``"all"`` -> every format. Raises ValueError."""
+    """``"labels,cihp"`` -> ``{"labels", "cihp"}``; ``"all"`` -> every format, interchange
+    formats included. Raises ValueError."""
     names = [t.strip().lower() for t in text.split(",") if t.strip()]
     if not names:
         raise ValueError("no export format given")
     if names == ["all"]:
-        return frozenset(FORMATS)
-    unknown = sorted(set(names) - set(FORMATS))
+        return frozenset(ALL_FORMATS)
+    unknown = sorted(set(names) - set(ALL_FORMATS))
     if unknown:
-        raise ValueError(f"unknown export format(s): {', '.join(unknown)} (choose from {', '.join(FORMATS)})")
+        raise ValueError(f"unknown export format(s): {', '.join(unknown)} (choose from {', '.join(ALL_FORMATS)})")
     return frozenset(names)
 
 
@@ -94,8 +114,11 @@ def output_paths(name_stem: str, out_dir: str | os.PathLike[str], formats: Itera
 
 # --------------------------------------------------------------------------- JSON
 
-def encode_mask(mask: np.ndarray) -> dict:
-    """COCO compressed RLE of a 2-D bool mask, JSON-ready (``counts`` as str)."""
+def encode_mask(mask: RunMask | np.ndarray) -> dict:
+    """COCO compressed RLE of a mask (a :class:`RunMask`, spelled from its runs, or a 2-D bool
+    array), JSON-ready (``counts`` as str)."""
+    if isinstance(mask, RunMask):
+        return mask.coco_rle()
     rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
     counts = rle["counts"]
     return {
@@ -111,15 +134,21 @@ def _num(value: float, digits: int = 6) -> float:
 
 
 def _model_section(result: ParsingResult) -> dict:
-    model: dict = {}
-    for key, value in (result.model or {}).items():
-        model[str(key)] = value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+    """The model by name and weights hash, how it ran, and the class names: no path of this
+    machine (the model folder, the OpenVINO cache) ever goes into an export."""
+    model: dict = dict(exported_model_info(result.model))
     model["class_names"] = list(result.class_names)
     return model
 
 
-def result_to_json(result: ParsingResult, image_path: str | os.PathLike[str], sha256: str) -> dict:
-    """The ``NAME.json`` document for one result (see ``resources/parsing-result.schema.json``)."""
+def result_to_json(result: ParsingResult, image_path: str | os.PathLike[str], sha256: str,
+                   review: dict | None = None, doubt: dict | None = None) -> dict:
+    """The ``NAME.json`` document for one result (see ``resources/parsing-result.schema.json``).
+
+    ``review``: the image's review in a workspace (:meth:`Workspace.review_info`: status,
+    note, reviewer, time, edit provenance), written as the optional ``review`` section.
+    ``doubt``: the model result's doubt score and reasons (:meth:`desktop.review.doubt.Doubt.as_json`,
+    or a workspace's stored ``{"score", "reasons"}``), written as the optional ``doubt`` section."""
     total = max(result.width * result.height, 1)
     counts = result.class_pixel_counts()
     palette = np.asarray(result.palette, dtype=np.uint8)
@@ -157,11 +186,11 @@ def result_to_json(result: ParsingResult, image_path: str | os.PathLike[str], sh
         }
         for p in result.parts
     ]
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": APP_ID, "version": __version__},
         "image": {
-            "file": Path(image_path).name,
+            "file": source_name(image_path),  # non-UTF-8 bytes of a name as \xNN
             "width": result.width,
             "height": result.height,
             "sha256": sha256,
@@ -173,30 +202,39 @@ def result_to_json(result: ParsingResult, image_path: str | os.PathLike[str], sh
         "timings": {str(k): max(_num(v), 0.0) for k, v in (result.timings or {}).items()},
         "notes": [str(n) for n in result.notes],
     }
+    if review is not None:
+        doc["review"] = review
+    if doubt is not None:
+        doc["doubt"] = doubt
+    return doc
 
 
 # --------------------------------------------------------------------------- images
 
 def write_labels_png(labels: np.ndarray, palette: np.ndarray, path: str | os.PathLike[str],
-                     class_names: Iterable[str] | None = None) -> None:
-    """Indexed PNG whose pixel values are the class ids, with the palette padded to 256 colours."""
-    labels = np.ascontiguousarray(labels, dtype=np.uint8)
+                     class_names: Iterable[str] | None = None, text: dict[str, str] | None = None) -> None:
+    """Indexed PNG whose pixel values are the class ids, with the palette padded to 256 colours,
+    written in strips (``text``: more text chunks, e.g. :func:`desktop.provenance.png_text`)."""
+    labels = np.asarray(labels)
     h, w = labels.shape
-    im = Image.frombytes("P", (w, h), labels.tobytes())
-    table = np.zeros((256, 3), dtype=np.uint8)
-    pal = np.asarray(palette, dtype=np.uint8)[:256, :3]
-    table[: len(pal)] = pal
-    im.putpalette(table.ravel().tolist(), rawmode="RGB")
-    info = PngImagePlugin.PngInfo()
-    if class_names is not None:
-        info.add_text("classes", json.dumps(list(class_names)))
+    chunks = {"classes": json.dumps(list(class_names))} if class_names is not None else {}
+    chunks.update(text or {})
     with atomic_path(path) as tmp:
-        im.save(tmp, format="PNG", pnginfo=info)
+        write_png(tmp, w, h, (s.astype(np.uint8, copy=False) for s in strips_of(labels)), palette=palette, text=chunks)
 
 
-def _write_rgb_png(rgb: np.ndarray, path: Path) -> None:
+def _write_rgb_png(path: Path, height: int, width: int, strips: Iterable[np.ndarray],
+                   text: dict[str, str] | None = None) -> None:
+    """An RGB PNG from (rows, width, 3) strips (see :mod:`desktop.png_stream`)."""
     with atomic_path(path) as tmp:
-        Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(tmp, format="PNG")
+        write_png(tmp, width, height, strips, text=text)
+
+
+def _rows(height: int) -> Iterable[slice]:
+    """The row ranges the colour and overlay images are drawn in: a strip at a time, so a large
+    photo never has a full-size colour or 16-bit blending buffer."""
+    for y in range(0, height, STRIP_ROWS):
+        yield slice(y, min(y + STRIP_ROWS, height))
 
 
 def export_result(
@@ -207,12 +245,15 @@ def export_result(
     *,
     stem: str | None = None,
     sha256: str | None = None,
+    review: dict | None = None,
+    doubt: dict | None = None,
 ) -> list[Path]:
     """Write the requested outputs of one image into ``out_dir`` (created if needed).
 
     ``stem`` defaults to the input's file stem; ``sha256`` of the input file is computed
-    when not given. Returns the written paths in :data:`FORMATS` order. Raises OSError when
-    a file cannot be written (no partial file is left behind).
+    when not given; ``review`` and ``doubt`` go into the JSON (see :func:`result_to_json`). Returns the
+    written paths in :data:`FORMATS` order. Raises OSError when a file cannot be written (no
+    partial file is left behind).
     """
     options = options or ExportOptions()
     if image.rgb.shape[:2] != result.labels.shape:
@@ -220,19 +261,35 @@ def export_result(
             f"the image ({image.width} x {image.height}) and its parsing "
             f"({result.width} x {result.height}) differ in size"
         )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out_dir)  # marked as ours when created: folder scans skip it
     paths = output_paths(stem or image.path.stem, out, options.formats)
     visible = options.visible_classes
+    digest = sha256 or sha256_file(image.path)
+    shown = None  # pixels that may be coloured (the person filter), None = all
+    if (options.hidden_persons or options.solo_person is not None) and {"color", "overlay"} & set(paths):
+        from desktop.render import person_filter
+
+        # The view's own rule (canvas_view): a pixel belongs to the highest-scoring person covering it.
+        shown = person_filter(result.person_map(), options.hidden_persons, options.solo_person)
+    text = png_text(image.path, digest)  # every output names its source (desktop.provenance)
     for fmt, path in paths.items():
         if fmt == "labels":
-            write_labels_png(result.labels, result.palette, path, result.class_names)
+            write_labels_png(result.labels, result.palette, path, result.class_names, text)
         elif fmt == "color":
-            _write_rgb_png(color_map(result.labels, result.palette, visible), path)
+            def colours(rows: slice) -> np.ndarray:
+                strip = color_map(result.labels[rows], result.palette, visible)
+                if shown is not None:
+                    strip[~shown[rows]] = 0
+                return strip
+
+            _write_rgb_png(path, result.height, result.width, map(colours, _rows(result.height)), text)
         elif fmt == "overlay":
-            _write_rgb_png(blend(image.rgb, result.labels, result.palette, options.opacity, visible), path)
+            def blended(rows: slice) -> np.ndarray:
+                return blend(image.rgb[rows], result.labels[rows], result.palette, options.opacity, visible,
+                             None if shown is None else shown[rows])
+
+            _write_rgb_png(path, result.height, result.width, map(blended, _rows(result.height)), text)
         elif fmt == "json":
-            digest = sha256 or sha256_file(image.path)
-            doc = result_to_json(result, image.path, digest)
+            doc = result_to_json(result, image.path, digest, review, doubt)
             atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return list(paths.values())

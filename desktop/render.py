@@ -18,7 +18,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["blend", "boundaries", "color_map", "outline", "visibility"]
+__all__ = [
+    "blend", "blend_region", "boundaries", "color_map", "outline", "person_filter", "sampled_rect",
+    "visibility",
+]
 
 
 def visibility(classes: Iterable[int] | None, num_classes: int) -> np.ndarray | None:
@@ -155,3 +158,94 @@ def outline(
     out = np.array(rgb[:, :, :3], dtype=np.uint8, copy=True)
     out[edge] = _colour_lut(palette, drawn)[labels[edge]]
     return out
+
+
+def person_filter(
+    persons: np.ndarray, hidden_persons: Iterable[int] = (), solo_person: int | None = None
+) -> np.ndarray | None:
+    """(H, W) bool of pixels allowed to receive colour given per-person filters; None = all.
+
+    The review window's rule: with ``solo_person`` only that person's pixels are coloured
+    (parts linked to no person, person 0, are not); ``hidden_persons`` lose their colour.
+    """
+    hidden = [int(p) for p in hidden_persons if int(p) > 0]
+    if not hidden and solo_person is None:
+        return None
+    persons = np.asarray(persons)
+    if persons.dtype == np.uint16:
+        size = 65536  # every possible id, so no max() pass over the map is needed
+    else:
+        size = int(persons.max()) + 1 if persons.size else 1
+    size = max(size, *(p + 1 for p in hidden), int(solo_person or 0) + 1)
+    allowed = np.ones(size, dtype=bool)
+    if solo_person is not None:
+        allowed[:] = False
+        if int(solo_person) > 0:
+            allowed[int(solo_person)] = True
+    allowed[hidden] = False
+    return np.take(allowed, persons)
+
+
+def blend_region(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    palette: np.ndarray,
+    rect: tuple[int, int, int, int],
+    *,
+    opacity: float = 0.5,
+    visible: np.ndarray | None = None,
+    persons: np.ndarray | None = None,
+    hidden_persons: Iterable[int] = (),
+    solo_person: int | None = None,
+    outline_only: bool = False,
+    thickness: int = 1,
+    mode: str = "overlay",
+) -> np.ndarray:
+    """Just the ``rect`` = (x, y, w, h) of what the full drawing would be, for partial redraws.
+
+    Equal to ``blend(...)`` (or ``outline(...)`` with ``outline_only``, or ``color_map(...)``
+    with ``mode="labels"``) of the whole arrays, cropped to ``rect`` (clipped to the arrays), at
+    the cost of the rectangle only: after an edit the GUI recomputes the few thousand pixels a
+    brush touched, not the photo. Outlines depend on neighbours, so they are computed on the
+    rectangle widened by ``thickness`` pixels and cropped. The arrays may be the full-size
+    image or a screen sample of it (see :func:`sampled_rect`); ``persons`` (same size) is
+    needed only with ``hidden_persons``/``solo_person``.
+    """
+    hh, ww = labels.shape[:2]
+    x, y, w, h = (int(v) for v in rect)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(ww, x + w), min(hh, y + h)
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0, 3), dtype=np.uint8)
+    margin = int(thickness) if (outline_only and mode == "overlay") else 0
+    ox0, oy0 = max(0, x0 - margin), max(0, y0 - margin)
+    ox1, oy1 = min(ww, x1 + margin), min(hh, y1 + margin)
+    sl = np.s_[oy0:oy1, ox0:ox1]
+    lab = labels[sl]
+    mask = person_filter(persons[sl], hidden_persons, solo_person) if persons is not None else None
+    if mode == "labels":
+        img = color_map(lab, palette, visible)
+        if mask is not None:
+            img[~mask] = 0
+    elif mode != "overlay":
+        raise ValueError(f"unknown drawing mode {mode!r}")
+    elif outline_only:
+        img = outline(rgb[sl], lab, palette, visible, mask, thickness=thickness)
+    else:
+        img = blend(rgb[sl], lab, palette, opacity, visible, mask)
+    return img[y0 - oy0 : y1 - oy0, x0 - ox0 : x1 - ox0]
+
+
+def sampled_rect(
+    rect: tuple[int, int, int, int], xs: np.ndarray, ys: np.ndarray
+) -> tuple[int, int, int, int]:
+    """Where an image rectangle lands in a nearest-neighbour sample of the image.
+
+    ``xs``/``ys`` are the (non-decreasing) source column and row of every sample column and
+    row, as the canvas uses for zoomed views (``labels.take(ys, 0).take(xs, 1)``). Returns the
+    (x, y, w, h) of the sample pixels whose source lies in ``rect``: the part of the screen to
+    recompute after an edit changed ``rect`` (w or h is 0 when the edit is off screen).
+    """
+    x, y, w, h = (int(v) for v in rect)
+    c0, c1 = np.searchsorted(xs, [x, x + w], side="left").tolist()
+    r0, r1 = np.searchsorted(ys, [y, y + h], side="left").tolist()
+    return int(c0), int(r0), int(max(0, c1 - c0)), int(max(0, r1 - r0))

@@ -24,11 +24,10 @@ def resources_dir() -> Path:
     for candidate in candidates:
         if (candidate / "classes.json").is_file():
             return candidate
-    raise FileNotFoundError(
-        "The application's resources folder is missing (looked in: "
-        + ", ".join(str(c) for c in candidates)
-        + "). Reinstall the application."
-    )
+    from desktop.i18n import _
+
+    raise FileNotFoundError(_("The application's resources folder is missing (looked in: {folders}). Reinstall the "
+                              "application.").format(folders=", ".join(str(c) for c in candidates)))
 
 
 def resource_path(*parts: str) -> Path:

@@ -156,11 +156,10 @@ def check_consistency(result: Any, image_hw: tuple[int, int]) -> list[str]:
         if inst.mask.shape != (h, w):
             problems.append(f"{kind} {inst.id}: mask shape {inst.mask.shape} differs from the photo's {(h, w)}")
             return
-        area = int(inst.mask.sum())
+        area = inst.mask.area
         if inst.area != area:
             problems.append(f"{kind} {inst.id}: area {inst.area} but its mask has {area} pixels")
-        x, y, bw, bh = inst.bbox
-        if inst.mask[y : y + bh, x : x + bw].sum() != area:
+        if int(np.count_nonzero(inst.crop())) != area:
             problems.append(f"{kind} {inst.id}: box {inst.bbox} does not contain its mask")
         if not 0.0 <= inst.score <= 1.0:
             problems.append(f"{kind} {inst.id}: score {inst.score} outside 0..1")

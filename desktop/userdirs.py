@@ -13,11 +13,12 @@ from . import APP_ID
 
 
 def user_dir(kind: str, override_env: str | None = None) -> Path:
-    """``$override_env`` if set, else platformdirs' user ``kind`` folder ("cache", "config", "log")."""
+    """``$override_env`` if set, else platformdirs' user ``kind`` folder ("cache", "config", "log", "data")."""
     override = os.environ.get(override_env) if override_env else None
     if override:
         return Path(override).expanduser()
     import platformdirs
 
-    finder = {"cache": platformdirs.user_cache_dir, "config": platformdirs.user_config_dir, "log": platformdirs.user_log_dir}
+    finder = {"cache": platformdirs.user_cache_dir, "config": platformdirs.user_config_dir, "log": platformdirs.user_log_dir,
+              "data": platformdirs.user_data_dir}
     return Path(finder[kind](APP_ID, appauthor=False))

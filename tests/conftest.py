@@ -7,6 +7,16 @@ from pathlib import Path
 
 import pytest
 
+# Before any test module imports openvino: the engine switches OpenVINO's usage reporting off
+# (no network, nothing written under ~/intel), for test runs as for the app.
+from desktop.engine.no_telemetry import disable_openvino_telemetry
+
+disable_openvino_telemetry()
+
+# The tests read English messages whatever the machine's language (desktop/i18n.py follows the
+# system's otherwise); run them in Chinese with M2FP_LANG=zh_CN. Subprocesses inherit it.
+os.environ.setdefault("M2FP_LANG", "en")
+
 DATA = Path(__file__).resolve().parent / "data"
 TINY = DATA / "m2fp-tiny"
 
@@ -19,10 +29,14 @@ def _private_cache_dir(tmp_path_factory):
     The native OpenVINO kernel is built once per session into a folder of its own, which the
     tests that swap the cache folder keep sharing (a build takes seconds).
     """
-    names = ("M2FP_CACHE_DIR", "M2FP_NATIVE_DIR")
+    names = ("M2FP_CACHE_DIR", "M2FP_NATIVE_DIR", "M2FP_CONFIG_DIR", "M2FP_DATA_DIR")
     old = {name: os.environ.get(name) for name in names}
     os.environ["M2FP_CACHE_DIR"] = str(tmp_path_factory.mktemp("m2fp-cache"))
     os.environ["M2FP_NATIVE_DIR"] = str(tmp_path_factory.mktemp("m2fp-native"))
+    # The command line reads the app's settings (its chosen model folder): never the user's.
+    os.environ["M2FP_CONFIG_DIR"] = str(tmp_path_factory.mktemp("m2fp-config"))
+    # Review workspaces the window creates for the folders tests open: never the user's data folder.
+    os.environ["M2FP_DATA_DIR"] = str(tmp_path_factory.mktemp("m2fp-data"))
     yield
     for name, value in old.items():
         if value is None:

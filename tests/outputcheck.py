@@ -64,13 +64,13 @@ def check_export(result: ParsingResult, image, paths: dict[str, Path]) -> dict:
     assert len(doc["persons"]) == len(result.persons) and len(doc["parts"]) == len(result.parts)
     for entry, person in zip(doc["persons"], result.persons, strict=True):
         decoded = decode_rle(entry["mask"])
-        assert np.array_equal(decoded.astype(bool), person.mask)
+        assert np.array_equal(decoded.astype(bool), person.full_mask())
         assert entry["bbox"] == list(person.bbox) == list(mask_bbox(decoded))
         assert entry["area"] == person.area == int(decoded.sum())
         assert entry["part_ids"] == list(person.part_ids)
     for entry, part in zip(doc["parts"], result.parts, strict=True):
         decoded = decode_rle(entry["mask"])
-        assert np.array_equal(decoded.astype(bool), part.mask)
+        assert np.array_equal(decoded.astype(bool), part.full_mask())
         assert entry["class_id"] == part.label and entry["class_name"] == result.class_names[part.label]
         assert entry["person_id"] == part.person_id and entry["area"] == int(decoded.sum())
         assert entry["bbox"] == list(mask_bbox(decoded))

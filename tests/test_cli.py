@@ -24,6 +24,7 @@ from PIL import Image
 import desktop.cli as cli
 from desktop.export import FORMATS, output_paths
 from desktop.imageio import list_images, load_image
+from desktop.output_layout import OUTPUT_MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -108,7 +109,8 @@ def no_model(monkeypatch):
 
 
 def outputs(out: Path) -> list[str]:
-    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    """Every file under ``out`` (temporary files included), but the marker of folders we created."""
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != OUTPUT_MARKER)
 
 
 def assert_outputs_match(recorder: RecordingParser, image_path: Path, out_dir: Path, stem: str) -> dict:
@@ -262,8 +264,8 @@ def test_name_collisions_do_not_overwrite(tmp_path, run, small_photos):
     save_rgb(tmp_path / "in" / "photo.jpg", small_photos["grace_hopper"])
     code, _, _ = run(tmp_path / "in", "--out", tmp_path / "o", "--formats", "json")
     assert code == 0
-    assert outputs(tmp_path / "o") == ["photo.json", "photo_png.json"]
-    files = {json.loads((tmp_path / "o" / n).read_text())["image"]["file"] for n in ("photo.json", "photo_png.json")}
+    assert outputs(tmp_path / "o") == ["photo_jpg.json", "photo_png.json"]  # see desktop.output_names
+    files = {json.loads((tmp_path / "o" / n).read_text())["image"]["file"] for n in ("photo_jpg.json", "photo_png.json")}
     assert files == {"photo.jpg", "photo.png"}
 
 

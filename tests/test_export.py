@@ -17,6 +17,7 @@ from desktop.atomic import atomic_path, atomic_write_bytes, atomic_write_text, t
 from desktop.engine.result import ParsingResult, Part, Person, mask_bbox
 from desktop.export import ExportOptions, export_result, output_paths, parse_formats, result_to_json
 from desktop.imageio import load_image
+from desktop.output_layout import OUTPUT_MARKER
 from desktop.render import blend, visibility
 from desktop.resources import default_class_names, palette
 
@@ -64,7 +65,8 @@ def test_export_synthetic_all_formats(tmp_path, photo):
     doc = check_export(result, photo, paths)
     assert np.array_equal(np.asarray(Image.open(paths["overlay"])), blend(photo.rgb, result.labels, result.palette, 0.5))
     assert doc["parts"][3]["person_id"] is None and doc["parts"][3]["area"] == 0 and doc["parts"][3]["bbox"] == [0, 0, 0, 0]
-    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)  # no temp files left
+    # No temp files left; the folder export_result created is marked as ours (folder scans skip it).
+    assert sorted(p.name for p in out.iterdir()) == sorted([OUTPUT_MARKER, *(p.name for p in written)])
 
 
 def test_export_real_parse(tmp_path, tiny_parser, golden_images):
@@ -107,7 +109,7 @@ def test_export_refuses_mismatched_image(tmp_path, photo):
 
 def test_options_and_format_parsing():
     assert parse_formats("labels, JSON") == {"labels", "json"}
-    assert parse_formats("all") == set(export.FORMATS)
+    assert parse_formats("all") == set(export.ALL_FORMATS)  # per-image and interchange formats
     with pytest.raises(ValueError, match="bogus"):
         parse_formats("labels,bogus")
     with pytest.raises(ValueError):
@@ -176,11 +178,11 @@ def test_interrupted_write_keeps_previous_file(tmp_path):
 
 
 def test_failing_export_leaves_no_partial_output(tmp_path, photo, monkeypatch):
-    def broken_save(self, fp, *args, **kwargs):
-        Path(fp).write_bytes(b"\x89PNG partial")
+    def broken_write(path, *args, **kwargs):  # PNGs are streamed by desktop.png_stream.write_png
+        Path(path).write_bytes(b"\x89PNG partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
+    monkeypatch.setattr(export, "write_png", broken_write)
     with pytest.raises(OSError, match="No space"):
         export_result(synthetic_result(), photo, tmp_path / "out")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [OUTPUT_MARKER]  # no partial output

@@ -60,7 +60,7 @@ def test_screenshots_of_the_main_states(make_window, tmp_path, golden_images):  
     cv.redraw()
     cx, cy = cv.image_to_canvas(x, y)
     cv.canvas.event_generate("<Motion>", x=int(cx), y=int(cy))
-    win.toggle_reviewed()
+    win.review.set_verdict("accepted")
     screenshot(root, "08_zoomed_hover_reviewed")
 
     broken = next(e for e in win.images if e.state is State.FAILED)

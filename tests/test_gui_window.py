@@ -23,6 +23,7 @@ from PIL import Image
 from desktop import render
 from desktop.app.session import State
 from desktop.app.settings import Settings, load_settings, settings_path
+from desktop.output_layout import OUTPUT_MARKER
 
 pytestmark = pytest.mark.gui
 
@@ -31,6 +32,8 @@ pytestmark = pytest.mark.gui
 def gui_env(xvfb_display, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("M2FP_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("M2FP_LOG_DIR", str(tmp_path / "logs"))
+    # The review workspaces of the folders a test opens: its own, so no test sees another's verdicts.
+    monkeypatch.setenv("M2FP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("M2FP_NO_ERROR_DIALOGS", "1")
     return tmp_path
 
@@ -311,21 +314,21 @@ def test_keyboard_navigation_and_review_marks(make_window, tmp_path, golden_imag
     key("Left")  # stays on the first
     assert current() == "astronaut.png"
 
-    key("space")
+    key("space")  # accept, and on to the next image not reviewed
     first = win.images[0]
-    assert first.reviewed
-    assert win.file_list.state_text(first.key).startswith("reviewed")
-    assert "Reviewed" in win.canvas_view.badge
-    key("n")
+    assert first.reviewed and first.verdict == "accepted"
+    assert win.file_list.state_text(first.key).startswith("accepted")
     assert current() == "astronaut_crop.png"
     key("space")
-    key("n")
     assert current() == "grace_hopper.jpg"
+    key("n")  # this one and the failed image are left, and the failed one cannot be reviewed
+    assert "only image left not reviewed" in win.status_label.cget("text")
     key("space")
-    key("n")  # only the failed image is left, and it cannot be reviewed
     assert "Every image is reviewed" in win.status_label.cget("text")
-    key("space")  # toggles off again
-    assert not win.images[2].reviewed
+    assert win.images[2].verdict == "accepted"
+    assert "Accepted" in win.canvas_view.badge
+    key("space")  # a key never undoes a verdict: accepting again changes nothing
+    assert win.images[2].verdict == "accepted"
 
     # The same keys work while the file list has the focus.
     tree = win.file_list.tree
@@ -366,7 +369,8 @@ def test_export_current_and_all_writes_the_cli_files(make_window, tmp_path, gold
     wait_for(win.root, lambda: win.export_job is None, 60, "the export")
     screenshot(win.root, "gui_export_finished", dialog)
     stem = entry.path.stem
-    files = sorted(p.name for p in out1.iterdir())
+    files = sorted(p.name for p in out1.iterdir() if p.name != OUTPUT_MARKER)
+    assert (out1 / OUTPUT_MARKER).is_file()  # a folder the export created is marked as ours
     assert files == sorted([f"{stem}_labels.png", f"{stem}_color.png", f"{stem}_overlay.png", f"{stem}.json"])
     labels = np.array(Image.open(out1 / f"{stem}_labels.png"))
     assert np.array_equal(labels, result.labels)
@@ -377,7 +381,8 @@ def test_export_current_and_all_writes_the_cli_files(make_window, tmp_path, gold
     assert entry.exported
     assert "Exported 1 of 1" in dialog.progress_text.cget("text")
     dialog.close()
-    assert win.settings.export_only_visible is True
+    # "As shown" lasts for this session (a new session starts from "everything": review issue item 9).
+    assert win.exporter.as_shown is True
 
     # All parsed images, every class.
     win.class_panel.toggle(c)
@@ -388,7 +393,7 @@ def test_export_current_and_all_writes_the_cli_files(make_window, tmp_path, gold
     dialog.only_visible.set(False)
     dialog.start()
     wait_for(win.root, lambda: win.export_job is None, 60, "the export")
-    names = sorted(p.name for p in out2.iterdir())
+    names = sorted(p.name for p in out2.iterdir() if p.name != OUTPUT_MARKER)
     assert len(names) == 4 * 3
     color = np.array(Image.open(out2 / f"{stem}_color.png").convert("RGB"))
     assert np.array_equal(color[y, x], result.palette[c])
@@ -609,7 +614,9 @@ def test_dropped_files_and_folders_are_opened(make_window, tmp_path, golden_imag
     assert win.dnd_enabled  # tkinterdnd2's Tk extension loads here
     win.handle_drop_data(f"{{{spaced}}} {other / 'grace_hopper.jpg'}")
     wait_for(win.root, lambda: finished(win) and len(win.images) == 2, 60, "the dropped images")
-    assert sorted(e.display_name for e in win.images) == ["astronaut.png", "grace_hopper.jpg"]
+    # Both join the workspace of the dropped folder; with two root folders, names say which.
+    assert sorted(e.display_name for e in win.images) == ["other/grace_hopper.jpg", "with space/astronaut.png"]
+    assert win.review.workspace is not None and len(win.review.workspace.roots()) == 2
 
 
 def test_about_box_names_model_licence_and_versions(make_window):

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from desktop.engine.cell_geometry import Axis, Bands, CellGeometry
 from desktop.engine.config import load_config
 from desktop.engine.postprocess import (
     BANDS_MAX_FRACTION,
@@ -145,9 +146,10 @@ def _mask_logits(kinds: list[str], low_hw: tuple[int, int], gen: torch.Generator
     return out
 
 
-def _straightforward(logits, masks, prep, cfg):
+def _straightforward(logits, masks, prep, cfg, scores=None):
     """The same arithmetic without shortcuts: every candidate on its own with full-image paste
-    channels, the label map by argmax over them, overlaps over whole masks."""
+    channels, the label map by argmax over them, overlaps over whole masks. ``scores``
+    ((query, class) -> score) replaces the computed scores where given."""
     h, w = prep.image_hw
     resizer = _Resizer.for_image(tuple(masks.shape[-2:]), prep)
     channels = torch.zeros(cfg.num_parsing, h, w)
@@ -162,6 +164,8 @@ def _straightforward(logits, masks, prep, cfg):
         binary = logit > 0
         prob = logit.sigmoid()
         score = inst.class_score * float((prob * binary).sum() / (binary.sum() + 1e-6))
+        if scores is not None:
+            score = scores.get((inst.query, inst.label), score)  # absent: could never be kept or pasted
         is_person = inst.label == cfg.num_parsing
         if (is_person and score > 0.1) or (not is_person and inst.label != 0 and score >= 0.1):
             mask = np.zeros((h, w), dtype=bool)
@@ -210,14 +214,118 @@ def test_postprocess_equals_straightforward_computation(tiny_model_dir, hw, full
     assert len(np.unique(labels)) > 4  # several classes won somewhere
     assert [(p.score, p.id) for p in parsed.persons] == [(s, n + 1) for n, (_, s, _) in enumerate(persons)]
     for ours, (_, _, mask) in zip(parsed.persons, persons, strict=True):
-        assert np.array_equal(ours.mask, mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
+        assert np.array_equal(ours.full_mask(), mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
         assert ours.part_ids == tuple(n + 1 for n, o in enumerate(owners) if o == ours.id)
     assert [(p.label, p.score, p.person_id) for p in parsed.parts] == [(lab, s, o) for (lab, s, _), o in zip(parts, owners, strict=True)]
     for ours, (_, _, mask) in zip(parsed.parts, parts, strict=True):
-        assert np.array_equal(ours.mask, mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
+        assert np.array_equal(ours.full_mask(), mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
     if full_person:
         assert all(o is not None for o in owners) and len(set(owners)) > 1
         assert any(int(p[2].sum()) == hw[0] * hw[1] for p in persons)
         assert any(int(p[2].sum()) == np.prod(mask_bbox(p[2])[2:]) < hw[0] * hw[1] for p in persons)
     else:
         assert any(o is None for o in owners) and any(o is not None for o in owners)
+
+
+# -- cell by cell (photos much larger than the network input) ---------------------------------
+
+def _upscaled(h: int, w: int, rh: int, rw: int) -> Prepared:
+    """A photo (h, w) whose network input is (rh, rw): the geometry of a camera photo, at a
+    size the straightforward computation can still hold in memory."""
+    return Prepared(torch.zeros(1, 3, -(-rh // 32) * 32, -(-rw // 32) * 32), (h, w), (rh, rw))
+
+
+QUERY_MIX = [
+    ({20: 0.95}, "medium"), ({20: 0.6}, "small"), ({20: 0.2}, "full"), ({20: 0.5}, "left"),
+    ({0: 0.2}, "whole"), ({0: 0.7}, "medium"), ({2: 0.62}, "whole"), ({2: 0.8}, "large"),
+    ({2: 0.35}, "medium"), ({5: 0.45, 7: 0.45}, "whole"), ({5: 0.5, 20: 0.3}, "large"), ({7: 0.9}, "corner"),
+    ({7: 0.7}, "none"), ({9: 0.99}, "medium"), ({9: 0.6}, "whole"), ({11: 0.55, 0: 0.25}, "medium"),
+    ({14: 0.4, 2: 0.4}, "small"), ({19: 0.97}, "large"),
+]
+
+
+@pytest.mark.parametrize("geometry", [(701, 933, 190, 251), (1000, 420, 250, 104), (480, 640, 470, 630)])
+def test_cells_equal_straightforward_computation(tiny_model_dir, geometry):
+    """Cell by cell: the same masks, boxes, areas and person links as the plain computation, the
+    same label map bit for bit when pasted with the same scores, and scores that differ only by
+    the rounding of the plain computation's float32 sum. Noisy synthetic logits (many outline
+    cells, large spreads) and smooth ones (whole cells decided), 1 to 4 pixels per cell."""
+    cfg = load_config(tiny_model_dir)
+    h, w, rh, rw = geometry
+    prep = _upscaled(h, w, rh, rw)
+    low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
+    queries = [({cfg.num_parsing if c == 20 else c: p for c, p in probs.items()}, kind) for probs, kind in QUERY_MIX]
+    logits = _class_logits([q[0] for q in queries], cfg.decoder.num_classes)
+    masks = _mask_logits([q[1] for q in queries], low_hw, torch.Generator().manual_seed(h))
+    # Half the queries smooth (a camera photo's masks), half noisy.
+    smooth = F.avg_pool2d(masks[None], 9, stride=1, padding=4, count_include_pad=False)[0]
+    masks[1::2] = smooth[1::2] * 3
+    parsed = postprocess(logits, masks, prep, cfg, method="cells")
+    labels, persons, parts, owners = _straightforward(logits, masks, prep, cfg, scores=parsed.instance_scores)
+    assert np.array_equal(parsed.labels, labels)
+    assert len(np.unique(labels)) > 4
+    _, own_persons, own_parts, _ = _straightforward(logits, masks, prep, cfg)
+    for ours, theirs in ((parsed.persons, own_persons), (parsed.parts, own_parts)):
+        assert len(ours) == len(theirs)
+        for a, (_, score, _) in zip(ours, theirs, strict=True):
+            assert abs(a.score - score) <= 2e-7 * score
+    assert [p.score for p in parsed.persons] == [s for _, s, _ in persons]
+    for ours, (_, _, mask) in zip(parsed.persons, persons, strict=True):
+        assert np.array_equal(ours.full_mask(), mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
+        assert ours.part_ids == tuple(n + 1 for n, o in enumerate(owners) if o == ours.id)
+    assert [(p.label, p.score, p.person_id) for p in parsed.parts] == [(lab, s, o) for (lab, s, _), o in zip(parts, owners, strict=True)]
+    for ours, (_, _, mask) in zip(parsed.parts, parts, strict=True):
+        assert np.array_equal(ours.full_mask(), mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
+
+
+def test_auto_method_goes_cell_by_cell_from_twice_the_input_size(tiny_model_dir):
+    """Same results either way on a photo 2.5 times the network input (auto picks cells)."""
+    cfg = load_config(tiny_model_dir)
+    prep = _upscaled(500, 650, 200, 260)
+    low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
+    logits = _class_logits([q[0] for q in QUERY_MIX[:12]], cfg.decoder.num_classes)
+    masks = F.avg_pool2d(_mask_logits([q[1] for q in QUERY_MIX[:12]], low_hw, torch.Generator().manual_seed(3))[None],
+                         5, stride=1, padding=2)[0] * 3
+    auto, direct = postprocess(logits, masks, prep, cfg), postprocess(logits, masks, prep, cfg, method="direct")
+    assert len(auto.parts) == len(direct.parts) > 3
+    for a, d in zip(auto.parts + auto.persons, direct.parts + direct.persons, strict=True):
+        assert a.mask == d.mask and a.bbox == d.bbox and a.area == d.area and abs(a.score - d.score) <= 2e-7 * d.score
+    labels, *_ = _straightforward(logits, masks, prep, cfg, scores=auto.instance_scores)
+    assert np.array_equal(auto.labels, labels)
+    with pytest.raises(ValueError):
+        postprocess(logits, masks, prep, cfg, method="fast")
+
+
+@pytest.mark.parametrize("hw", [(3024, 4032), (1080, 1920), (457, 301), (640, 853)])
+def test_pixel_logits_are_the_references_floats(hw):
+    """At any list of pixels, the cell geometry reproduces both reference forms bit for bit:
+    PyTorch's second interpolation (its fused multiply-adds) and the band arithmetic."""
+    prep = _prepared(*hw)
+    low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
+    low = torch.randn(low_hw, generator=torch.Generator().manual_seed(hw[1])) * 3
+    resizer = _Resizer.for_image(low_hw, prep)
+    geo = CellGeometry.for_image(prep.resized_hw, hw)
+    step1 = torch._C._nn.upsample_bilinear2d(low[None, None], prep.padded_hw, False, None, None)
+    p = step1[0, 0, : prep.resized_hw[0], : prep.resized_hw[1]].contiguous().numpy()
+    full = _reference_upsample(low[None], prep)[0].numpy()
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, hw[0], 50_000), rng.integers(0, hw[1], 50_000)
+    assert np.array_equal(geo.interpolated(p, ys, xs).view(np.int32), full[ys, xs].view(np.int32))
+    win = (hw[0] // 5, hw[0] // 2, hw[1] // 3, hw[1] // 2)
+    band = resizer.upsample(low, win).numpy()
+    yy, xx = np.mgrid[win[0] : win[1], win[2] : win[3]]
+    bands = Bands.of(resizer.y_idx, resizer.y_w, resizer.x_idx, resizer.x_w)
+    assert np.array_equal(bands.values(low.numpy(), yy, xx).view(np.int32), band.view(np.int32))
+
+
+@pytest.mark.parametrize("n_in,n_out", [(640, 6000), (853, 8000), (640, 3024), (1080, 1920), (640, 640)])
+def test_gauss_rules_sum_polynomials_over_each_cells_pixels_exactly(n_in, n_out):
+    axis = Axis.resize(n_in, n_out)
+    assert axis.first[-1] == n_out and (axis.count > 0).all() and np.array_equal(np.repeat(np.arange(n_in), axis.count), axis.i0)
+    positions = axis.l1.astype(np.float64)
+    for m in (2, 4):
+        nodes, weights = axis.gauss_rule(m)
+        assert ((nodes >= -1e-12) & (nodes <= 1 + 1e-12)).all() and (weights >= 0).all()
+        for degree in range(2 * m):
+            exact = np.add.reduceat(positions**degree, axis.first[:-1])
+            assert np.allclose((weights * nodes**degree).sum(1), exact, rtol=1e-9, atol=1e-9)

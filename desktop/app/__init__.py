@@ -3,16 +3,23 @@
 :func:`run` is what ``python -m desktop`` (and the packaged executable) calls with no
 command-line arguments. :func:`create_root` is separate so the GUI tests can build the
 same window under Xvfb.
+
+tkinter is imported inside the functions, not here: the package's Tk-free modules
+(:mod:`.settings`, :mod:`.worker`, :mod:`.session`) are also used by the command line,
+which must run where Tk is not installed.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import tkinter as tk
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from desktop import APP_ID, APP_NAME, __version__
+
+if TYPE_CHECKING:
+    import tkinter as tk
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +30,8 @@ def create_root() -> tuple[tk.Tk, bool]:
     Drag and drop needs tkinterdnd2's Tk extension (a compiled library); if it cannot be
     loaded on this system the app works without it and the reason goes to the log.
     """
+    import tkinter as tk
+
     from desktop.app.theme import apply_theme, enable_windows_dpi_awareness
 
     enable_windows_dpi_awareness()
@@ -59,24 +68,36 @@ def set_icon(root: tk.Tk) -> None:
 
 def run(paths: Sequence[str] = ()) -> int:
     """Open the main window (optionally with ``paths``) and run until it is closed."""
+    import tkinter as tk
+
     from desktop.app.logging_setup import setup_logging
-    from desktop.app.main_window import MainWindow
     from desktop.app.settings import load_settings, settings_path
+    from desktop.i18n import _, init_language
 
     log_path = setup_logging()
     log.info("%s %s starting (Python %s); log file %s", APP_NAME, __version__, sys.version.split()[0], log_path)
     settings, warning = load_settings()
+    # The language the user chose (View ▸ Language) before any window text is made. A warning
+    # about invalid fields is read again in that language (a broken file was set aside: keep it).
+    init_language(settings.language)
+    if warning:
+        warning = load_settings(set_aside=False)[1] or warning
     log.info("Settings file %s", settings_path())
+    # Imported once the language is set: some window modules translate names when imported.
+    from desktop.app.main_window import MainWindow
+
     try:
         root, dnd = create_root()
     except tk.TclError as exc:
-        print(f"{APP_NAME} cannot open a window: {exc}", file=sys.stderr)
+        print(_("{app} cannot open a window: {reason}").format(app=APP_NAME, reason=exc), file=sys.stderr)
         log.error("Cannot open a window: %s", exc)
         return 1
     window = MainWindow(root, settings, settings_warning=warning, dnd=dnd)
     root.deiconify()
     if paths:
         root.after(100, lambda: window.open_paths(list(paths)))
+    else:  # where the user left off: the last workspace, its image, view and list
+        root.after(50, window.review.reopen_last)
     root.mainloop()
     log.info("%s closed", APP_NAME)
     return 0

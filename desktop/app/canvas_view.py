@@ -70,6 +70,7 @@ class _Sample:
     photo: np.ndarray
     labels: np.ndarray | None
     persons: np.ndarray | None = None
+    base: tuple[np.ndarray, np.ndarray] | None = None  # the model's maps, for the differences view
 
 
 class CanvasView(ttk.Frame):
@@ -102,7 +103,6 @@ class CanvasView(ttk.Frame):
         self._pil: Image.Image | None = None
         self._levels: dict[int, Image.Image] = {}
         self.result: ParsingResult | None = None
-        self._person_map: np.ndarray | None = None
         self._persons_by_score: list = []
         self.message = ""
         self.badge = ""
@@ -114,6 +114,14 @@ class CanvasView(ttk.Frame):
         self.visible: np.ndarray | None = None  # (num_classes,) bool
         self.hidden_persons: set[int] = set()
         self.solo_person: int | None = None
+        # Edit mode (desktop/app/edit_controller.py): the reviewer's (labels, persons) drawn
+        # instead of the result's, and the model's maps to highlight what changed. Reset with
+        # every new result; ``result_listeners`` are told then, ``view_listeners`` after redraws.
+        self.maps: tuple[np.ndarray, np.ndarray] | None = None
+        self.compare_to: tuple[np.ndarray, np.ndarray] | None = None
+        self.result_listeners: list[Callable[[], None]] = []
+        self.view_listeners: list[Callable[[], None]] = []
+        self._shown_sample: _Sample | None = None
 
         # Viewport: image coordinate at the pane's top-left corner, and screen px per image px.
         self.scale = 1.0
@@ -129,11 +137,14 @@ class CanvasView(ttk.Frame):
         self._redraw_pending: str | None = None
         self._drag: tuple[int, int, float, float] | None = None
         self._size = (1, 1)
+        # Where the pointer is over the canvas (None: elsewhere), so the hover read-out can be
+        # refreshed when what is under a still pointer changes (next image, result, zoom).
+        self._pointer: tuple[int, int] | None = None
 
         c = self.canvas
         c.bind("<Configure>", self._on_configure)
         c.bind("<Motion>", self._on_motion)
-        c.bind("<Leave>", lambda _e: self._hover(None))
+        c.bind("<Leave>", self._on_leave)
         c.bind("<ButtonPress-1>", self._on_press)
         c.bind("<B1-Motion>", self._on_drag)
         c.bind("<ButtonRelease-1>", self._on_release)
@@ -160,10 +171,24 @@ class CanvasView(ttk.Frame):
             self._fitted = True
             self._fit_viewport()
         self.request_redraw()
+        for listener in self.result_listeners:
+            listener()
 
     def set_result(self, result: ParsingResult | None) -> None:
         """Attach the parsing of the photo already shown (it arrived later)."""
         self._set_result(result)
+        self._sample_cache.clear()
+        self.request_redraw()
+        for listener in self.result_listeners:
+            listener()
+
+    def set_maps(self, maps: tuple[np.ndarray, np.ndarray] | None,
+                 compare_to: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Draw these (labels, persons) instead of the result's (None: the result's again);
+        with ``compare_to``, the pixels that differ from those maps are highlighted."""
+        if maps is not None and (self.rgb is None or maps[0].shape != self.rgb.shape[:2]):
+            maps = compare_to = None
+        self.maps, self.compare_to = maps, (compare_to if maps is not None else None)
         self._sample_cache.clear()
         self.request_redraw()
 
@@ -172,7 +197,7 @@ class CanvasView(ttk.Frame):
             log.error("Result %s does not match photo %s; ignored", result.labels.shape, self.rgb.shape)
             result = None
         self.result = result
-        self._person_map = None
+        self.maps = self.compare_to = None
         self._persons_by_score = sorted(result.persons, key=lambda p: -p.score) if result else []
 
     def set_message(self, text: str) -> None:
@@ -317,7 +342,18 @@ class CanvasView(ttk.Frame):
         self.request_redraw()
 
     def _on_motion(self, event: tk.Event) -> None:
+        self._pointer = (event.x, event.y)
         self._hover(self.hover_info(event.x, event.y))
+
+    def _on_leave(self, _event: tk.Event) -> None:
+        self._pointer = None
+        self._hover(None)
+
+    def refresh_hover(self) -> None:
+        """Read again what is under the (unmoved) pointer: after D/N the read-out must be
+        about the image now shown, not the last one (and empty while nothing is shown)."""
+        if self._pointer is not None:
+            self._hover(self.hover_info(*self._pointer))
 
     def hover_info(self, cx: float, cy: float) -> HoverInfo | None:
         hit = self.pane_to_image(cx, cy)
@@ -326,11 +362,15 @@ class CanvasView(ttk.Frame):
         _, x, y = hit
         label = name = person = score = None
         if self.result is not None:
-            label = int(self.result.labels[y, x])
+            label = int(self.result.labels[y, x] if self.maps is None else self.maps[0][y, x])
             names = self.result.class_names
             name = names[label] if label < len(names) else str(label)
+            if self.maps is not None:  # the edited person map; the model's score if it has that person
+                person = int(self.maps[1][y, x]) or None
+                score = next((float(p.score) for p in self.result.persons if p.id == person), None)
+                return HoverInfo(x, y, label, name, person, score)
             for p in self._persons_by_score:
-                if p.mask[y, x]:
+                if p.mask.at(y, x):
                     person, score = p.id, float(p.score)
                     break
         return HoverInfo(x, y, label, name, person, score)
@@ -406,7 +446,7 @@ class CanvasView(ttk.Frame):
                 panes = [("photo", 0), ("overlay", pw + self._gap())]
             else:
                 panes = [(self.mode, 0)]
-            sample = self._sample(pw, ph)
+            sample = self._shown_sample = self._sample(pw, ph)
             if sample is not None:
                 for pane_mode, offset in panes:
                     img = self._compose(pane_mode, sample)
@@ -423,10 +463,28 @@ class CanvasView(ttk.Frame):
             self._photo = ImageTk.PhotoImage(pil, master=self.canvas)
             self.canvas.itemconfigure(self._image_item, image=self._photo)
         self._place_overlays()
+        self.refresh_hover()
         self.render_count += 1
         self.last_render_seconds = time.perf_counter() - t0
         if self._on_view_change is not None:
             self._on_view_change()
+        for listener in self.view_listeners:
+            listener()
+
+    def canvas_to_image(self, cx: float, cy: float) -> tuple[int, float, float] | None:
+        """Canvas pixel -> (pane index, continuous x, y in the image), not clipped to the image
+        (a brush stroke may leave it); None between the panes of the side-by-side view."""
+        if self.rgb is None:
+            return None
+        pane = 0
+        if self.mode == "side_by_side":
+            pw, _ = self._pane_size()
+            step = pw + self._gap()
+            pane = min(1, max(0, int(cx // step)))
+            cx -= pane * step
+            if cx >= pw:
+                return None
+        return pane, self.ox + (cx + 0.5) / self.scale, self.oy + (cy + 0.5) / self.scale
 
     def _place_overlays(self) -> None:
         cw, ch = self._size
@@ -452,6 +510,8 @@ class CanvasView(ttk.Frame):
         """The visible part of the photo (and labels) resampled to screen pixels."""
         assert self.rgb is not None
         labels = self.result.labels if self.result is not None else None
+        if self.maps is not None and labels is not None:
+            labels = self.maps[0]
         key = (id(self.rgb), id(labels), self.scale, self.ox, self.oy, pw, ph, self._drag is not None)
         for s in self._sample_cache:
             if s.key == key:
@@ -484,6 +544,10 @@ class CanvasView(ttk.Frame):
             photo = np.asarray(source.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box))
         lab = labels.take(ys, axis=0).take(xs, axis=1) if labels is not None else None
         sample = _Sample(key, x0, y0, xs, ys, photo, lab)
+        if self.maps is not None and lab is not None:
+            sample.persons = self.maps[1].take(ys, axis=0).take(xs, axis=1)
+            if self.compare_to is not None:
+                sample.base = tuple(m.take(ys, axis=0).take(xs, axis=1) for m in self.compare_to)
         self._sample_cache = [sample]
         return sample
 
@@ -512,10 +576,10 @@ class CanvasView(ttk.Frame):
         """Screen pixels allowed to show colour given the per-person filters (None = all)."""
         if self.result is None or (not self.hidden_persons and self.solo_person is None):
             return None
-        if self._person_map is None:
-            self._person_map = self.result.person_map()
-        if sample.persons is None:
-            sample.persons = self._person_map.take(sample.ys, axis=0).take(sample.xs, axis=1)
+        if self.maps is not None and sample.persons is not None:  # edited person ids may be new
+            return render.person_filter(sample.persons, self.hidden_persons, self.solo_person)
+        if sample.persons is None:  # the persons at the shown pixels only: a screen's worth, not the photo's
+            sample.persons = self.result.person_map(sample.ys, sample.xs)
         top = max([p.id for p in self.result.persons] + [0])
         allowed = np.ones(top + 1, dtype=bool)
         if self.solo_person is not None:
@@ -528,6 +592,14 @@ class CanvasView(ttk.Frame):
         return np.take(allowed, sample.persons)
 
     def _compose(self, mode: str, sample: _Sample) -> np.ndarray:
+        img = self._compose_plain(mode, sample)
+        if sample.base is not None and sample.labels is not None and mode in ("overlay", "labels"):
+            from desktop.app.edit_view import changed_mask, difference_view
+
+            img = difference_view(img, changed_mask(sample.labels, sample.persons, *sample.base))
+        return img
+
+    def _compose_plain(self, mode: str, sample: _Sample) -> np.ndarray:
         if mode == "photo" or self.result is None or sample.labels is None:
             if mode == "labels":
                 return np.zeros_like(sample.photo)

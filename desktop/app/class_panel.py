@@ -2,6 +2,11 @@
 
 Visibility is a per-class choice the user keeps across images (it is saved in the
 settings); the share and the greyed look of absent classes follow the current image.
+
+Background (class 0) is never coloured (desktop/render.py: it stays the photo, in the
+window and in the exports), so its row shows its share but has no box: a box that changes
+nothing read as "All leaves Background off". "All" and "None" therefore tick and untick
+every box there is, and the background always counts as not drawn.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from tkinter import ttk
 import numpy as np
 
 from desktop.app.theme import COLORS, unit
-from desktop.app.widgets import Swatch
+from desktop.app.widgets import Swatch, Tooltip
+from desktop.i18n import _, class_display_name, pgettext
+
+BACKGROUND = 0
 
 
 def _hex(rgb) -> str:
@@ -42,38 +50,49 @@ class ClassPanel(ttk.Frame):
         self.class_names = tuple(class_names)
         self.palette = np.asarray(palette)
         self._on_change = on_change
-        hidden = set(hidden)
+        hidden = set(hidden) | {BACKGROUND}
         self.vars = [tk.BooleanVar(self, value=i not in hidden) for i in range(len(self.class_names))]
         self._counts: np.ndarray | None = None
         u = unit(self)
 
         header = ttk.Frame(self, style="Side.TFrame")
         header.pack(fill="x", pady=(0, u // 4))
-        ttk.Label(header, text="Classes", style="SideHeading.TLabel").pack(side="left")
-        ttk.Button(header, text="None", style="Small.TButton", command=self.show_none, takefocus=False).pack(side="right")
-        ttk.Button(header, text="All", style="Small.TButton", command=self.show_all, takefocus=False).pack(
-            side="right", padx=(0, u // 4))
+        ttk.Label(header, text=_("Classes"), style="SideHeading.TLabel").pack(side="left")
+        none = ttk.Button(header, text=pgettext("select classes", "None"), style="Small.TButton",
+                          command=self.show_none, takefocus=False)
+        none.pack(side="right")
+        every = ttk.Button(header, text=pgettext("select classes", "All"), style="Small.TButton",
+                           command=self.show_all, takefocus=False)
+        every.pack(side="right", padx=(0, u // 4))
+        Tooltip(every, _("Colour every class"))
+        Tooltip(none, _("Colour no class (the photo alone)"))
 
         grid = ttk.Frame(self, style="Side.TFrame")
         grid.pack(fill="x")
         grid.columnconfigure(2, weight=1)
-        self._checks: list[ttk.Checkbutton] = []
+        self._checks: list[ttk.Widget] = []
         self._swatches: list[Swatch] = []
         self._names: list[ttk.Label] = []
         self._shares: list[ttk.Label] = []
         swatch = max(10, int(u * 0.8))
         for i, name in enumerate(self.class_names):
-            check = ttk.Checkbutton(grid, variable=self.vars[i], style="Side.TCheckbutton", command=self._changed,
-                                    takefocus=False)
+            if i == BACKGROUND:  # nothing to switch: an empty cell where the box would be
+                check = ttk.Frame(grid, style="Side.TFrame")
+            else:
+                check = ttk.Checkbutton(grid, variable=self.vars[i], style="Side.TCheckbutton",
+                                        command=self._changed, takefocus=False)
             check.grid(row=i, column=0, sticky="w")
             sw = Swatch(grid, swatch, _hex(self.palette[i]), COLORS.surface)
             sw.grid(row=i, column=1, padx=(0, u // 3))
-            label = ttk.Label(grid, text=name, style="Side.TLabel")
+            label = ttk.Label(grid, text=class_display_name(name), style="Side.TLabel")
             label.grid(row=i, column=2, sticky="w")
             share = ttk.Label(grid, text="", style="SideValueMuted.TLabel", anchor="e", width=7)
             share.grid(row=i, column=3, sticky="e")
             for w in (sw, label, share):
-                w.bind("<Button-1>", lambda _e, k=i: self.toggle(k))
+                if i == BACKGROUND:
+                    Tooltip(w, _("The background is never coloured: it always shows the photo."))
+                else:
+                    w.bind("<Button-1>", lambda _e, k=i: self.toggle(k))
             self._checks.append(check)
             self._swatches.append(sw)
             self._names.append(label)
@@ -89,18 +108,24 @@ class ClassPanel(ttk.Frame):
         return [i for i, v in enumerate(self.vars) if not v.get()]
 
     def set_visible(self, visible: Iterable[int]) -> None:
-        wanted = set(visible)
+        wanted = set(visible) - {BACKGROUND}
         for i, v in enumerate(self.vars):
             v.set(i in wanted)
         self._changed()
 
+    def has_box(self, class_id: int) -> bool:
+        """Whether the class's row has a visibility box (every class but Background)."""
+        return isinstance(self._checks[class_id], ttk.Checkbutton)
+
     def toggle(self, class_id: int) -> None:
+        if class_id == BACKGROUND:
+            return
         self.vars[class_id].set(not self.vars[class_id].get())
         self._changed()
 
     def show_all(self) -> None:
-        """Tick every class except background (colouring the background hides the photo)."""
-        self.set_visible(range(1, len(self.vars)))
+        """Tick every box (every class that can be coloured: all but Background, which has none)."""
+        self.set_visible(range(len(self.vars)))
 
     def show_none(self) -> None:
         self.set_visible(())
@@ -126,8 +151,9 @@ class ClassPanel(ttk.Frame):
                 text = f"{share:.1f} %" if share >= 0.1 else "<0.1 %"
             self._shares[i].configure(text=text, style="SideValue.TLabel" if present else "SideValueMuted.TLabel")
             self._names[i].configure(style="Side.TLabel" if present or self._counts is None else "SideMuted.TLabel")
-            self._checks[i].configure(
-                style="Side.TCheckbutton" if present or self._counts is None else "SideAbsent.TCheckbutton")
+            if i != BACKGROUND:
+                self._checks[i].configure(
+                    style="Side.TCheckbutton" if present or self._counts is None else "SideAbsent.TCheckbutton")
             color = self.palette[i]
             self._swatches[i].set_color(_hex(color) if present or self._counts is None else _faded(color),
                                         COLORS.muted if present or self._counts is None else COLORS.border)

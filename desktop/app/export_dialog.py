@@ -26,6 +26,14 @@ FORMAT_TITLES = {
     "overlay": "Overlay on the photo (PNG)",
     "json": "Persons, parts and classes (JSON)",
 }
+#: Formats for annotation tools and datasets (desktop.formats): one subfolder each in the export folder.
+INTERCHANGE_TITLES = {
+    "cihp": "CIHP dataset layout (for training M2FP, SCHP): cihp/",
+    "cvat": "CVAT 1.1 annotations, persons as groups: cvat/annotations.xml",
+    "cvat-mask": "CVAT Segmentation mask 1.1: cvat-mask/",
+    "coco": "COCO instances with persons: coco/annotations/",
+    "labelme": "labelme files (version 5.4 or later): labelme/",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class ExportDialog(Dialog):
         parsed_count: int,
         on_start: Callable[[ExportRequest], None],
         on_cancel: Callable[[], None],
+        shown_rule: Callable[[str], str] | None = None,
     ):
         super().__init__(master, "Export")
         self._on_start = on_start
@@ -90,9 +99,25 @@ class ExportDialog(Dialog):
             var = tk.BooleanVar(self, value=fmt in formats)
             self.format_vars[fmt] = var
             ttk.Checkbutton(b, text=title, variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
+        ttk.Label(b, text="For annotation tools and datasets", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        for fmt, title in INTERCHANGE_TITLES.items():
+            var = tk.BooleanVar(self, value=fmt in formats)
+            self.format_vars[fmt] = var
+            ttk.Checkbutton(b, text=title, variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
+        # One rule, visible here (review issue, item 9): the colour and overlay images show
+        # everything (the default), or what the window shows, spelled out, so a filter set in
+        # another session is never applied unseen. ``only_visible`` True means "as shown".
+        ttk.Label(b, text="Colour and overlay images show", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        self._shown_rule = shown_rule or (lambda _scope: "the classes ticked in the window")
         self.only_visible = tk.BooleanVar(self, value=only_visible)
-        ttk.Checkbutton(b, text="Only the visible classes in the colour and overlay images",
-                        variable=self.only_visible).pack(anchor="w", pady=(u // 2, 0))
+        ttk.Radiobutton(b, text="Everything: every class of every person", variable=self.only_visible,
+                        value=False).pack(anchor="w", pady=(u // 8, 0))
+        self.as_shown_button = ttk.Radiobutton(b, text="", variable=self.only_visible, value=True)
+        self.as_shown_button.pack(anchor="w", pady=(u // 8, 0))
+        ttk.Label(b, text="The label map and the JSON always hold every class and person.",
+                  style="Muted.TLabel").pack(anchor="w")
+        self.scope.trace_add("write", lambda *_: self._update_rule())
+        self._update_rule()
 
         ttk.Label(b, text="Folder", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
         frow = ttk.Frame(b)
@@ -119,6 +144,13 @@ class ExportDialog(Dialog):
         self.bind("<Return>", lambda _e: self.start())
         self._validate()
         self.present()
+
+    def _update_rule(self) -> None:
+        self.as_shown_button.configure(text="As shown: " + self._shown_rule(self.scope.get()))
+
+    def rule_text(self) -> str:
+        """The rule as the dialog states it (for tests and the log)."""
+        return "As shown: " + self._shown_rule(self.scope.get()) if self.only_visible.get() else "Everything"
 
     def browse(self) -> None:
         chosen = filedialog.askdirectory(parent=self, title="Export to folder", initialdir=self.folder.get() or None)

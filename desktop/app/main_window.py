@@ -31,16 +31,24 @@ from desktop.app import settings as settings_mod
 from desktop.app.about import AboutDialog, ShortcutsDialog
 from desktop.app.canvas_view import MODE_TITLES, MODES, CanvasView, HoverInfo
 from desktop.app.class_panel import ClassPanel
-from desktop.app.export_dialog import ExportDialog, ExportRequest, open_folder
+from desktop.app.edit_controller import EditController
+from desktop.app.entry_badges import waiting_badge
+from desktop.app.export_controller import ExportController
+from desktop.app.export_dialog import ExportDialog, open_folder
 from desktop.app.file_list import FileList
+from desktop.app.language_menu import LanguageMenu
 from desktop.app.logging_setup import log_dir, log_file
 from desktop.app.model_dialog import ModelDialog
 from desktop.app.person_panel import PersonPanel
 from desktop.app.result_store import ResultStore
+from desktop.app.review_controller import ReviewController
+from desktop.app.review_store import ReviewStore
 from desktop.app.session import ImageEntry, ImageList, State
 from desktop.app.settings import Settings
+from desktop.app.side_panel import SidePanel
+from desktop.app.status_bar import StatusBar
 from desktop.app.theme import COLORS, unit
-from desktop.app.widgets import ScrollableFrame
+from desktop.app.thread_priority import usable_cores
 from desktop.app.worker import (
     BackgroundJob,
     ImageFailed,
@@ -68,11 +76,10 @@ ParserFactory = Callable[[str | None, Callable[[str, "float | None"], None]], An
 
 
 def default_parser_factory(model_dir: str | None, progress: Callable[[str, float | None], None]) -> Any:
-    """Load the real engine, leaving one CPU core to the window."""
+    """Load the real engine on every core; the worker runs at a lower priority (thread_priority)."""
     from desktop.engine import HumanParser
 
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    return HumanParser.load(model_dir or None, num_threads=threads, progress=progress)
+    return HumanParser.load(model_dir or None, num_threads=usable_cores(), progress=progress)
 
 
 def _format_duration(seconds: float) -> str:
@@ -103,7 +110,7 @@ class MainWindow:
         self.settings = settings
         self.parser_factory = parser_factory or default_parser_factory
         self.load_image = load_image or default_load_image
-        self.store = store or ResultStore()
+        self.store = store or ReviewStore()  # results also go to the review workspace (review_controller)
         self.queue: queue.Queue = queue.Queue()
         self.images = ImageList()
         self.current_key: str | None = None
@@ -140,7 +147,10 @@ class MainWindow:
         self.u = unit(root)
         self._build_menu()
         self._build_layout()
+        self.review = ReviewController(self)  # workspace, verdicts, notes, list sort/filter: before the keys
+        self.exporter = ExportController(self)
         self._bind_keys()
+        self.edit = EditController(self)  # edit mode: its toolbar button, bar, keys and autosave
         self._restore_geometry()
         if dnd:
             self._enable_dnd()
@@ -177,10 +187,9 @@ class MainWindow:
         m_file.add_command(label="Export all parsed images…", accelerator="Ctrl+Shift+E",
                            command=lambda: self.open_export_dialog("all"))
         m_file.add_separator()
-        m_file.add_command(label="Clear the list", command=self.clear_images)
-        m_file.add_separator()
         m_file.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
         menubar.add_cascade(label="File", menu=m_file, underline=0)
+        self.file_menu = m_file  # the workspace commands are added by workspace_actions
 
         m_parse = tk.Menu(menubar)
         m_parse.add_command(label="Parse waiting images", accelerator="F5", command=self.parse_remaining)
@@ -202,8 +211,8 @@ class MainWindow:
         m_view.add_separator()
         m_view.add_command(label="Next image", accelerator="D", command=lambda: self.go(1))
         m_view.add_command(label="Previous image", accelerator="A", command=lambda: self.go(-1))
-        m_view.add_command(label="Mark reviewed", accelerator="Space", command=self.toggle_reviewed)
-        m_view.add_command(label="Next not reviewed", accelerator="N", command=self.next_not_reviewed)
+        m_view.add_separator()
+        self.language_menu = LanguageMenu(m_view, self.settings, save=self.save_settings, notify=self.set_status)
         menubar.add_cascade(label="View", menu=m_view, underline=0)
 
         m_model = tk.Menu(menubar)
@@ -253,8 +262,10 @@ class MainWindow:
         sep()
         button("prev", "◀ Prev", lambda: self.go(-1), "Previous image (A or ←)")
         button("next", "Next ▶", lambda: self.go(1), "Next image (D or →)")
-        button("reviewed", "✓ Reviewed", self.toggle_reviewed, "Mark this image as reviewed (Space)")
-        button("next_todo", "Next to review", self.next_not_reviewed, "Next image not reviewed yet (N)")
+        button("reviewed", "✓ Accept", lambda: self.review.accept_and_next(),
+               "Accept this image and go to the next one not reviewed (Space)")
+        button("next_todo", "Next to review", lambda: self.review.next_not_reviewed(),
+               "Next image not reviewed yet (N); Shift+N: next needing attention")
         sep()
         button("fit", "Fit", lambda: self.canvas_view.fit(), "Fit the image to the window (F)")
         button("zoom100", "100 %", lambda: self.canvas_view.zoom_100(), "Actual pixels (1)")
@@ -263,20 +274,12 @@ class MainWindow:
         ttk.Separator(outer, orient="horizontal").pack(fill="x")
 
         # -- status bar (packed before the body so it keeps its height when space is short) --
-        status = ttk.Frame(outer, style="Status.TFrame")
+        status = self.status_bar = StatusBar(outer, unit=u, cancel_command=self.cancel_parsing)
         status.pack(fill="x", side="bottom")
         ttk.Separator(outer, orient="horizontal").pack(fill="x", side="bottom")
-        self.status_label = ttk.Label(status, text="", style="Status.TLabel", anchor="w")
-        self.status_label.pack(side="left", fill="x", expand=True)
-        self.progress_cancel = ttk.Button(status, text="Cancel", style="Small.TButton", command=self.cancel_parsing,
-                                          takefocus=False)
-        self.progress_text = ttk.Label(status, text="", style="Status.TLabel", anchor="e")
-        self.progress = ttk.Progressbar(status, mode="determinate", length=u * 9)
-        self.zoom_label = ttk.Label(status, text="", style="Status.TLabel", width=7, anchor="e")
-        self.zoom_label.pack(side="right", padx=(0, pad))
-        self.hover_label = ttk.Label(status, text="", style="Status.TLabel", anchor="e")
-        self.hover_label.pack(side="right")
-        self._progress_widgets = (self.progress_cancel, self.progress, self.progress_text)
+        self.status_label, self.hover_label, self.zoom_label = status.message, status.hover_label, status.zoom_label
+        self.progress, self.progress_text, self.progress_cancel = (status.progress, status.progress_text,
+                                                                   status.progress_cancel)
 
         # -- body: files | image | side panel --
         body = ttk.PanedWindow(outer, orient="horizontal")
@@ -291,11 +294,10 @@ class MainWindow:
         self.canvas_view.pack(fill="both", expand=True)
         body.add(center, weight=1)
 
-        side = ScrollableFrame(body, background=COLORS.surface)
-        side.inner.configure(style="Side.TFrame", padding=(pad * 2, pad * 2))
+        side = SidePanel(body, background=COLORS.surface, padding=(pad * 2, pad * 2))
         body.add(side, weight=0)
         self.side = side
-        inner = side.inner
+        inner = side.upper.inner
 
         # What this image is (size, persons, parse time): first, so it is never scrolled away.
         self.info_label = ttk.Label(inner, text="", style="SideValueMuted.TLabel", justify="left",
@@ -326,36 +328,13 @@ class MainWindow:
         self.class_panel = ClassPanel(inner, self.class_names, self.palette, hidden=self.settings.hidden_classes,
                                       on_change=self._classes_changed)
         self.class_panel.pack(fill="x")
-        ttk.Separator(inner, orient="horizontal", style="Side.TSeparator").pack(fill="x", pady=u // 2)
-        self.person_panel = PersonPanel(inner, on_change=self._persons_changed)
-        self.person_panel.pack(fill="x")
+        self.person_panel = PersonPanel(side.lower, on_change=self._persons_changed)
+        self.person_panel.pack(fill="both", expand=True)
 
     def _restore_geometry(self) -> None:
-        root = self.root
-        sw, sh = root.winfo_screenwidth(), root.winfo_screenheight()
-        geometry = self.settings.geometry
-        ok = False
-        if geometry:
-            try:
-                size, _, pos = geometry.partition("+")
-                w, h = (int(v) for v in size.split("x"))
-                ok = 400 <= w <= sw + 50 and 300 <= h <= sh + 50
-            except ValueError:
-                ok = False
-        if ok:
-            root.geometry(geometry)
-        else:
-            w, h = min(1440, int(sw * 0.9)), min(900, int(sh * 0.88))
-            root.geometry(f"{w}x{h}+{max(0, (sw - w) // 2)}+{max(0, (sh - h) // 3)}")
-        root.minsize(min(800, sw), min(520, sh))
-        if self.settings.zoomed:
-            try:
-                root.state("zoomed")
-            except tk.TclError:
-                try:
-                    root.attributes("-zoomed", True)
-                except tk.TclError:
-                    pass
+        from desktop.app.window_placement import restore_geometry
+
+        restore_geometry(self.root, self.settings.geometry, zoomed=self.settings.zoomed)
 
     # ================================================================== keyboard
     def _bind_keys(self) -> None:
@@ -364,7 +343,7 @@ class MainWindow:
         plain = {
             "d": lambda: self.go(1), "Right": lambda: self.go(1),
             "a": lambda: self.go(-1), "Left": lambda: self.go(-1),
-            "space": self.toggle_reviewed, "n": self.next_not_reviewed,
+            **self.review.key_bindings(),  # Space, Y, X, R, U, N: verdicts and "next not reviewed"
             "v": self.cycle_view_mode, "o": self.toggle_outline,
             "f": lambda: self.canvas_view.fit(), "1": lambda: self.canvas_view.zoom_100(),
             "plus": lambda: self.canvas_view.zoom_by(1.25), "equal": lambda: self.canvas_view.zoom_by(1.25),
@@ -395,6 +374,9 @@ class MainWindow:
                 root.bind(seq, handler(func))
                 # The file list has its own arrow/space bindings; ours take precedence there.
                 self.file_list.tree.bind(seq, handler(func))
+        for seq, func in self.review.extra_key_sequences().items():  # Shift+N
+            root.bind(seq, handler(func))
+            self.file_list.tree.bind(seq, handler(func))
         combos = {
             "o": self.ask_open_files, "O": self.ask_open_folder,
             "e": lambda: self.open_export_dialog("current"), "E": lambda: self.open_export_dialog("all"),
@@ -406,7 +388,7 @@ class MainWindow:
 
     # ================================================================== status
     def set_status(self, text: str, warn: bool = False) -> None:
-        self.status_label.configure(text=text, style="StatusWarn.TLabel" if warn else "Status.TLabel")
+        self.status_bar.set_message(text, warn)
         if warn:
             log.warning("Status: %s", text)
 
@@ -425,15 +407,8 @@ class MainWindow:
         cv = self.canvas_view
         self.zoom_label.configure(text=f"{cv.scale * 100:.0f} %" if cv.rgb is not None else "")
 
-    def _show_progress(self, visible: bool) -> None:
-        if visible:
-            if not self.progress.winfo_ismapped():
-                self.progress_cancel.pack(side="right", padx=(0, self.u // 2))
-                self.progress.pack(side="right", padx=(self.u // 2, self.u // 3))
-                self.progress_text.pack(side="right")
-        else:
-            for w in self._progress_widgets:
-                w.pack_forget()
+    def _show_progress(self, visible: bool, cancel: bool = True) -> None:
+        self.status_bar.show_progress(visible, cancel)
 
     def _update_progress(self) -> None:
         if self.model_state == "loading":
@@ -459,7 +434,8 @@ class MainWindow:
         waiting = any(e.state is State.WAITING for e in self.images)
         busy = self.worker is not None and self.worker.busy
         states = {
-            "parse": waiting and not (busy and not self.worker.paused),
+            # While the model loads, waiting images are parsed by themselves: nothing to press.
+            "parse": waiting and self.model_state not in ("none", "loading") and not (busy and not self.worker.paused),
             "cancel": self.worker is not None and self._batch_total > 0 and not self.worker.paused,
             "prev": has_images, "next": has_images, "next_todo": has_images,
             "reviewed": entry is not None and entry.state is State.DONE,
@@ -468,6 +444,8 @@ class MainWindow:
         }
         for name, enabled in states.items():
             self.buttons[name].state(["!disabled"] if enabled else ["disabled"])
+        if entry is not None and entry.state is State.WAITING:  # the model loaded, or parsing was cancelled
+            self._refresh_entry_view(entry)
         self.progress_cancel.state(["!disabled"] if states["cancel"] else ["disabled"])
         counts = self.images.counts()
         parts = [_count(len(self.images), "image")] if has_images else []
@@ -520,8 +498,7 @@ class MainWindow:
         self.progress_text.configure(text="Loading model")
         self.progress.configure(mode="indeterminate")
         self.progress.start(15)
-        self._show_progress(True)
-        self.progress_cancel.pack_forget()
+        self._show_progress(True, cancel=False)
 
     def _model_ready(self, msg: ModelReady) -> None:
         self.model_state = "ready"
@@ -533,6 +510,7 @@ class MainWindow:
         text = f"Model ready: {name}" + (f" ({detail})" if detail else "") + f" in {msg.seconds:.1f} s."
         self.set_status(self._with_startup_warning(text), warn=bool(self._startup_warning))
         self._startup_warning = None
+        self.review.model_ready(msg.info)  # tells results of another model apart
         self.parse_remaining()
 
     def _model_failed(self, msg: ModelFailed) -> None:
@@ -618,82 +596,8 @@ class MainWindow:
         return getattr(event, "action", "copy")
 
     def open_paths(self, paths: list[str], recursive: bool | None = None) -> None:
-        """List images from files and folders (scanned off the main thread) and queue them."""
-        recursive = self.recursive_var.get() if recursive is None else recursive
-        first = Path(paths[0])
-        self.settings.last_folder = str(first if first.is_dir() else first.parent)
-        self._save_settings_soon()
-        if self.scan_job is not None:
-            self._scan_requests.append((list(paths), recursive))
-            return
-        self._start_scan(list(paths), recursive)
-
-    def _start_scan(self, paths: list[str], recursive: bool) -> None:
-        from desktop.imageio import list_images
-
-        def scan(report, cancel):
-            report(0, None, "Looking for images…")
-            skipped_subfolders = False
-            if not recursive:
-                for p in paths:
-                    try:
-                        if Path(p).is_dir() and any(c.is_dir() and not c.name.startswith(".")
-                                                    for c in Path(p).iterdir()):
-                            skipped_subfolders = True
-                            break
-                    except OSError:
-                        pass
-            return paths, list_images(paths, recursive=recursive), skipped_subfolders
-
-        self.set_status("Looking for images…")
-        self.scan_job = BackgroundJob("scan", scan, self.queue)
-        self.scan_job.start()
-
-    def _scan_finished(self, msg: JobFinished) -> None:
-        self.scan_job = None
-        if msg.error:
-            self.set_status(f"Could not open: {msg.error}", warn=True)
-        else:
-            paths, found, skipped_subfolders = msg.value
-            self._add_found(paths, found)
-            # Said in the list footer, which stays (the status bar is soon overwritten).
-            self._subfolders_skipped = skipped_subfolders
-            if skipped_subfolders:
-                self.set_status(self.status_label.cget("text") + "  Subfolders were not included "
-                                "(File ▸ Include subfolders).")
-        if self._scan_requests:
-            paths, recursive = self._scan_requests.pop(0)
-            self._start_scan(paths, recursive)
-
-    def _add_found(self, paths: list[str], found: list) -> None:
-        new_entries: list[ImageEntry] = []
-        problems = []
-        for item in found:
-            root = Path(item.root)
-            added = self.images.add([Path(item.path)], root=root)
-            for entry in added:
-                if not item.ok:
-                    entry.state = State.FAILED
-                    entry.error = item.error
-                    problems.append(item.error)
-            new_entries.extend(added)
-        if not found:
-            self.set_status("No images found in " + ", ".join(Path(p).name or str(p) for p in paths) + ".", warn=True)
-            return
-        self.file_list.add(new_entries)
-        waiting = [e.key for e in new_entries if e.state is State.WAITING]
-        text = f"Added {len(new_entries)} image" + ("" if len(new_entries) == 1 else "s")
-        if len(new_entries) < len(found):
-            text += f" ({len(found) - len(new_entries)} already in the list)"
-        if problems:
-            text += f"; {len(problems)} could not be opened"
-        self.set_status(text + ".", warn=bool(problems))
-        if self.current_key is None and new_entries:
-            self.select(new_entries[0].key)
-        elif new_entries and len(new_entries) == len(found) and len(paths) == 1 and Path(paths[0]).is_file():
-            self.select(new_entries[0].key)
-        self._queue_for_parsing(waiting)
-        self._update_actions()
+        """Open files and folders (a folder opens its review workspace): review_controller."""
+        self.review.open_paths(paths, recursive)
 
     def _queue_for_parsing(self, keys: list[str]) -> None:
         """Hand ``keys`` to the worker; they join the running batch, or start a new one."""
@@ -754,7 +658,7 @@ class MainWindow:
         self.class_panel.set_counts(None)
         self.person_panel.set_persons(None)
         self.info_label.configure(text="")
-        self.root.title(APP_NAME)
+        self._update_title()
         self._update_progress()
         self._update_actions()
 
@@ -781,59 +685,34 @@ class MainWindow:
                 self.photo_loader.request(key)
             self._refresh_panels()
         self._refresh_entry_view(entry)
-        self._update_title()
+        self.review.image_selected(key)  # its verdict and note in the panel; the title
         self._update_actions()
 
     def go(self, step: int) -> None:
-        entry = self.images.neighbour(self.current_key, step)
-        if entry is not None:
-            self.select(entry.key)
-
-    def next_not_reviewed(self) -> None:
-        entry = self.images.next_not_reviewed(self.current_key)
-        if entry is None:
-            self.set_status("Every image is reviewed." if len(self.images) else "No images open.")
-            return
-        self.select(entry.key)
-
-    def toggle_reviewed(self) -> None:
-        entry = self.images.get(self.current_key) if self.current_key else None
-        if entry is None:
-            return
-        if entry.state is not State.DONE:
-            self.set_status("Only parsed images can be marked as reviewed.")
-            return
-        entry.reviewed = not entry.reviewed
-        self.file_list.refresh(entry)
-        self._refresh_entry_view(entry)
-        self._update_actions()
+        """The next or previous image in the list as shown (sorted and filtered)."""
+        key = self.file_list.neighbour(self.current_key, step)
+        if key is not None:
+            self.select(key)
 
     def _update_title(self) -> None:
-        entry = self.images.get(self.current_key) if self.current_key else None
-        if entry is None:
-            self.root.title(APP_NAME)
-            return
-        i = self.images.index_of(entry.key)
-        self.root.title(f"{entry.display_name} ({(i or 0) + 1}/{len(self.images)}) — {APP_NAME}")
+        self.review.update_title()  # image, its place in the list, workspace
 
     def _refresh_entry_view(self, entry: ImageEntry) -> None:
         """Badge and message over the image for the current entry's state."""
+        self.review.entry_shown(entry)  # the review panel follows its state (Accept needs a result)
         cv = self.canvas_view
         if entry.state is State.WAITING:
-            if self.model_state == "ready" and not (self.worker and self.worker.paused):
-                cv.set_badge("Waiting to be parsed…")
-            else:
-                cv.set_badge("Not parsed yet — press Parse (F5)")
+            w = self.worker
+            cv.set_badge(waiting_badge(self.model_state, w is not None and entry.key in w.queued_keys(),
+                                       w is not None and w.paused))
         elif entry.state is State.PARSING:
             cv.set_badge("Parsing…")
         elif entry.state is State.FAILED:
             cv.set_badge(("Failed: " + entry.error) if cv.rgb is not None else "")
             if cv.rgb is None:
                 cv.set_message(f"This image could not be parsed.\n\n{entry.error}")
-        elif entry.reviewed:
-            cv.set_badge("✓ Reviewed")
         else:
-            cv.set_badge("")
+            cv.set_badge(self.review.badge(entry))  # the verdict, "changed since review"
 
     def _refresh_panels(self) -> None:
         result = self.current_result
@@ -960,9 +839,9 @@ class MainWindow:
                 self.export_dialog.show_progress(msg.done, msg.total or 0, msg.text)
         elif isinstance(msg, JobFinished):
             if msg.job == "scan":
-                self._scan_finished(msg)
+                self.review.scan_finished(msg)
             elif msg.job == "export":
-                self._export_finished(msg)
+                self.exporter.finished(msg)
         self._update_actions()
 
     def _remember_photo(self, key: str, rgb: np.ndarray) -> None:
@@ -1003,6 +882,7 @@ class MainWindow:
             return
         entry.state = State.FAILED
         entry.error = msg.message
+        self.review.image_failed(msg.key, msg.message)
         self.file_list.refresh(entry)
         self._batch_done += 1
         self.set_status(f"{entry.display_name}: {msg.message}", warn=True)
@@ -1048,134 +928,8 @@ class MainWindow:
 
     # ================================================================== export
     def open_export_dialog(self, scope: str = "current") -> None:
-        if self.export_dialog is not None and self.export_dialog.winfo_exists():
-            self.export_dialog.lift()
-            return
-        parsed = [e for e in self.images if e.state is State.DONE]
-        if not parsed:
-            messagebox.showinfo(APP_NAME, "There is nothing to export yet: no image has been parsed.",
-                                parent=self.root)
-            return
-        current = self.images.get(self.current_key) if self.current_key else None
-        current_name = current.display_name if current is not None and current.state is State.DONE else None
-        folder = self.settings.export_folder or (str(Path(self.settings.last_folder) / "parsing")
-                                                 if self.settings.last_folder else "")
-        self.export_dialog = ExportDialog(
-            self.root, folder=folder, formats=self.settings.export_formats,
-            only_visible=self.settings.export_only_visible, scope=scope if current_name else "all",
-            current_name=current_name, parsed_count=len(parsed), on_start=self.start_export,
-            on_cancel=self.cancel_export)
-
-    def export_plan(self, request: ExportRequest) -> list[tuple[ImageEntry, Path, str]]:
-        """(entry, output folder, file stem) for each image, avoiding name clashes.
-
-        Subfolders of the opened folder are mirrored, and two images with the same stem in
-        one output folder (``a.jpg`` and ``a.png``) get the extension added to the stem.
-        """
-        if request.scope == "current":
-            entry = self.images.get(self.current_key) if self.current_key else None
-            entries = [entry] if entry is not None and entry.state is State.DONE else []
-        else:
-            entries = [e for e in self.images if e.state is State.DONE]
-        root = self.images.common_root() if request.scope == "all" else None
-        plan = []
-        used: dict[tuple[str, str], int] = {}
-        for e in entries:
-            folder = request.folder
-            if root is not None:
-                try:
-                    folder = request.folder / e.path.parent.relative_to(root)
-                except ValueError:
-                    pass
-            stem = e.path.stem
-            key = (str(folder), stem.casefold())
-            used[key] = used.get(key, 0) + 1
-            if used[key] > 1:
-                stem = f"{e.path.stem}_{e.path.suffix.lstrip('.').lower() or used[key]}"
-            plan.append((e, folder, stem))
-        return plan
-
-    def start_export(self, request: ExportRequest) -> None:
-        from desktop.export import ExportOptions, export_result, output_paths
-
-        plan = self.export_plan(request)
-        if not plan:
-            self.export_dialog.show_finished("Nothing to export.", None, error=True)
-            return
-        existing = sum(1 for _e, folder, stem in plan for p in output_paths(stem, folder, request.formats).values()
-                       if p.exists())
-        if existing and not messagebox.askyesno(
-                APP_NAME, f"{existing} file(s) already exist in the chosen folder and will be replaced. Continue?",
-                parent=self.export_dialog):
-            return
-        self.settings.export_folder = str(request.folder)
-        self.settings.export_formats = list(request.formats)
-        self.settings.export_only_visible = request.only_visible
-        self.save_settings()
-        visible = self.class_panel.visible_array() if request.only_visible else None
-        options = ExportOptions(formats=frozenset(request.formats), opacity=self.settings.opacity,
-                                visible_classes=visible)
-        store, load = self.store, self.load_image
-        items = [(e.key, e.path, e.display_name, folder, stem) for e, folder, stem in plan]
-
-        def run(report, cancel):
-            written: list[Path] = []
-            failures: list[tuple[str, str]] = []
-            done_keys: list[str] = []
-            for i, (key, path, name, folder, stem) in enumerate(items):
-                if cancel.is_set():
-                    break
-                report(i, len(items), f"Exporting {name} ({i + 1} of {len(items)})…")
-                try:
-                    result = store.get(key)
-                    if result is None:
-                        raise RuntimeError("its parsing result is no longer available; parse it again")
-                    image = load(path)
-                    written.extend(export_result(result, image, folder, options, stem=stem))
-                    done_keys.append(key)
-                except Exception as exc:  # noqa: BLE001 - report per image, go on with the others
-                    log.exception("Export of %s failed", path)
-                    failures.append((name, describe_error(exc) if not isinstance(exc, RuntimeError) else str(exc)))
-            report(len(done_keys) + len(failures), len(items), "Finishing…")
-            return {"written": written, "failures": failures, "keys": done_keys, "folder": request.folder,
-                    "total": len(items)}
-
-        self.export_job = BackgroundJob("export", run, self.queue)
-        self.export_dialog.show_running()
-        self.export_job.start()
-        self._update_actions()
-
-    def cancel_export(self) -> None:
-        if self.export_job is not None:
-            self.export_job.cancel()
-
-    def _export_finished(self, msg: JobFinished) -> None:
-        self.export_job = None
-        dialog = self.export_dialog if self.export_dialog is not None and self.export_dialog.winfo_exists() else None
-        if msg.error:
-            text = f"Export failed: {msg.error}"
-            self.set_status(text, warn=True)
-            if dialog:
-                dialog.show_finished(text, None, error=True)
-            return
-        value = msg.value or {}
-        for key in value.get("keys", []):
-            entry = self.images.get(key)
-            if entry is not None:
-                entry.exported = True
-        n_ok, failures = len(value.get("keys", [])), value.get("failures", [])
-        text = f"Exported {n_ok} of {value.get('total', 0)} image(s) ({len(value.get('written', []))} files) to " \
-               f"{value.get('folder')}."
-        if msg.cancelled:
-            text = "Export cancelled. " + text
-        if failures:
-            text += "\n" + "\n".join(f"{name}: {why}" for name, why in failures[:5])
-            if len(failures) > 5:
-                text += f"\n… and {len(failures) - 5} more (see the log file)."
-        self.last_export = value
-        self.set_status(text.splitlines()[0], warn=bool(failures))
-        if dialog:
-            dialog.show_finished(text, value.get("folder"), error=bool(failures))
+        """The export dialog (export_controller: edited results, review in the JSON, "as shown")."""
+        self.exporter.open_dialog(scope)
 
     # ================================================================== dialogs
     def show_about(self) -> None:
@@ -1211,7 +965,7 @@ class MainWindow:
         return sum(1 for e in self.images if e.state is State.DONE and not e.exported)
 
     def close(self, force: bool = False) -> None:
-        """Quit: warn about unexported results, save settings, stop the threads."""
+        """Quit: everything is in the workspace already; flush what is pending, stop the threads."""
         if self._closing:
             return
         if not force:
@@ -1219,12 +973,14 @@ class MainWindow:
                     APP_NAME, "An export is still running. Quit anyway? (Files already written are complete.)",
                     parent=self.root):
                 return
-            n = self.unexported_count()
+            n = self.review.unsaved_count()  # only without a workspace that can be saved
             if n and not messagebox.askyesno(
-                    APP_NAME, f"{n} parsed image(s) have not been exported; their results will be lost when the "
-                              "application closes.\n\nQuit anyway?", icon="warning", parent=self.root):
+                    APP_NAME, f"{n} parsed image(s) are not saved in a workspace (it could not be opened or is "
+                              "read-only): their results will be lost when the application closes.\n\nQuit anyway?",
+                    icon="warning", parent=self.root):
                 return
         self._closing = True
+        self.edit.close()  # saves pending corrections: before the workspace closes
         if self._save_after is not None:
             self.root.after_cancel(self._save_after)
             self._save_after = None
@@ -1236,6 +992,7 @@ class MainWindow:
             self.worker.stop()
         if self.export_job is not None:
             self.export_job.cancel()
+        self.review.shutdown()  # the note being typed, the place in the list; closes the workspace
         self.photo_loader.stop()
         if self._poll_after is not None:
             try:

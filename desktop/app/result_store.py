@@ -1,13 +1,13 @@
 """Keep every parsing result of the session within a fixed memory budget.
 
 Going back to an image must never parse it again, yet a folder of 1,000 photos cannot keep
-1,000 full results (each person and part carries a full-size boolean mask) in memory. The
-store therefore has three tiers, all lossless:
+1,000 full results (each holds a full-size label map) in memory. The store therefore has
+three tiers, all lossless:
 
 1. *hot*: the most recently stored results, as they are, up to ``hot_budget`` bytes
    (measured with :meth:`ParsingResult.nbytes`);
-2. *cold*: older results packed (masks cropped to their bounding box, bit-packed, then
-   zlib-compressed: typically 100x smaller), up to ``cold_budget`` bytes;
+2. *cold*: older results packed (label map and mask runs zlib-compressed), up to
+   ``cold_budget`` bytes;
 3. *disk*: packed results beyond that go to a private temporary folder, removed on close.
 
 Packing happens in the thread that calls :meth:`put` (the parse worker), never in the GUI
@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from desktop.engine.masks import RunMask
 from desktop.engine.result import ParsingResult, Part, Person
 
 log = logging.getLogger(__name__)
@@ -38,36 +39,20 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 
 
-def _pack_mask(mask: np.ndarray, bbox: tuple[int, int, int, int]) -> tuple[tuple[int, int, int, int], bytes]:
-    x, y, w, h = (int(v) for v in bbox)
-    crop = mask[y : y + h, x : x + w] if w and h else mask[:0, :0]
-    # Trust the bbox only if it really covers the mask; otherwise keep the whole mask.
-    if int(crop.sum()) != int(mask.sum()):
-        x, y, h, w = 0, 0, mask.shape[0], mask.shape[1]
-        crop = mask
-    return (x, y, w, h), np.packbits(crop.astype(bool, copy=False), axis=None).tobytes()
+def _pack_mask(mask: RunMask) -> tuple[tuple[int, int], bytes, bytes]:
+    return mask.shape, mask.starts.tobytes(), mask.ends.tobytes()
 
 
-def _unpack_mask(shape: tuple[int, int], box: tuple[int, int, int, int], bits: bytes) -> np.ndarray:
-    x, y, w, h = box
-    mask = np.zeros(shape, dtype=bool)
-    if w and h:
-        flat = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=w * h).astype(bool)
-        mask[y : y + h, x : x + w] = flat.reshape(h, w)
-    return mask
+def _unpack_mask(shape: tuple[int, int], starts: bytes, ends: bytes) -> RunMask:
+    dtype = RunMask.empty(shape).starts.dtype  # the index type RunMask uses for this size
+    return RunMask(shape, np.frombuffer(starts, dtype=dtype), np.frombuffer(ends, dtype=dtype))
 
 
 def pack_result(result: ParsingResult) -> bytes:
     """A compact, lossless byte string for ``result`` (see :func:`unpack_result`)."""
     shape = result.labels.shape
-    persons = []
-    for p in result.persons:
-        box, bits = _pack_mask(p.mask, p.bbox)
-        persons.append((p.id, p.score, p.bbox, p.area, p.part_ids, box, bits))
-    parts = []
-    for p in result.parts:
-        box, bits = _pack_mask(p.mask, p.bbox)
-        parts.append((p.id, p.label, p.name, p.score, p.bbox, p.area, p.person_id, box, bits))
+    persons = [(p.id, p.score, p.bbox, p.area, p.part_ids, *_pack_mask(p.mask)) for p in result.persons]
+    parts = [(p.id, p.label, p.name, p.score, p.bbox, p.area, p.person_id, *_pack_mask(p.mask)) for p in result.parts]
     payload: dict[str, Any] = {
         "shape": shape,
         "labels": result.labels.tobytes(),
@@ -89,13 +74,13 @@ def unpack_result(blob: bytes) -> ParsingResult:
     shape = tuple(d["shape"])
     labels = np.frombuffer(d["labels"], dtype=np.dtype(d["labels_dtype"])).reshape(shape).copy()
     persons = [
-        Person(id=i, score=s, mask=_unpack_mask(shape, box, bits), bbox=tuple(bb), area=a, part_ids=tuple(pids))
-        for i, s, bb, a, pids, box, bits in d["persons"]
+        Person(id=i, score=s, mask=_unpack_mask(mshape, st, en), bbox=tuple(bb), area=a, part_ids=tuple(pids))
+        for i, s, bb, a, pids, mshape, st, en in d["persons"]
     ]
     parts = [
-        Part(id=i, label=lab, name=n, score=s, mask=_unpack_mask(shape, box, bits), bbox=tuple(bb), area=a,
+        Part(id=i, label=lab, name=n, score=s, mask=_unpack_mask(mshape, st, en), bbox=tuple(bb), area=a,
              person_id=pid)
-        for i, lab, n, s, bb, a, pid, box, bits in d["parts"]
+        for i, lab, n, s, bb, a, pid, mshape, st, en in d["parts"]
     ]
     return ParsingResult(
         labels=labels,

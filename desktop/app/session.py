@@ -11,6 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+#: What the list's state column says of a parsed image, by verdict (the icon says it too).
+_VERDICT_WORDS = {"not_reviewed": "done", "accepted": "accepted", "needs_fix": "needs fix", "rejected": "rejected"}
+
 
 class State(enum.Enum):
     WAITING = "waiting"
@@ -27,15 +30,33 @@ class ImageEntry:
     display_name: str
     state: State = State.WAITING
     error: str = ""
-    reviewed: bool = False
     exported: bool = False
     persons: int | None = None
     seconds: float | None = None
     notes: tuple[str, ...] = ()
+    #: The review, mirrored from the workspace (desktop.review.workspace): the verdict's
+    #: stable value ("not_reviewed", "accepted", "needs_fix", "rejected"), whether the image
+    #: changed on disk since that verdict, whether its result came from another model than
+    #: the one loaded, whether the reviewer edited its maps; ``image_id`` is its row there.
+    verdict: str = "not_reviewed"
+    changed: bool = False
+    other_model: bool = False
+    edited: bool = False
+    image_id: int | None = None
+    doubt: float | None = None
 
     @property
     def key(self) -> str:
         return str(self.path)
+
+    @property
+    def reviewed(self) -> bool:
+        """Has a verdict (any but "not reviewed")."""
+        return self.verdict != "not_reviewed"
+
+    @reviewed.setter
+    def reviewed(self, value: bool) -> None:
+        self.verdict = "accepted" if value else "not_reviewed"
 
     def status_text(self) -> str:
         """Short state for the file list, e.g. ``"done · 2 persons"`` or ``"failed: ..."``."""
@@ -48,7 +69,9 @@ class ImageEntry:
         people = ""
         if self.persons is not None:
             people = f" · {self.persons} person" + ("" if self.persons == 1 else "s")
-        return ("reviewed ✓" if self.reviewed else "done") + people
+        flags = "".join(text for on, text in ((self.changed, " · changed on disk"), (self.other_model,
+                        " · other model"), (self.edited, " · edited")) if on)
+        return _VERDICT_WORDS.get(self.verdict, "done") + people + flags
 
 
 def short_reason(message: str, path: Path | None = None, limit: int = 48) -> str:
@@ -72,7 +95,10 @@ def short_reason(message: str, path: Path | None = None, limit: int = 48) -> str
 
 
 def image_key(path: str | os.PathLike[str]) -> str:
-    return str(Path(path).resolve())
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13)
+        return os.path.abspath(path)
 
 
 class ImageList:
@@ -105,7 +131,10 @@ class ImageList:
         """Append the paths not already listed; names are shown relative to ``root``."""
         added = []
         for p in paths:
-            path = Path(p).resolve()
+            try:
+                path = Path(p).resolve()
+            except (OSError, RuntimeError):  # a link loop (RuntimeError before Python 3.13): listed as failed
+                path = Path(os.path.abspath(p))
             key = str(path)
             if key in self._index:
                 continue
@@ -117,6 +146,18 @@ class ImageList:
                     name = path.name
             entry = ImageEntry(path=path, display_name=name)
             self._index[key] = len(self._entries)
+            self._entries.append(entry)
+            added.append(entry)
+        return added
+
+    def extend(self, entries: list[ImageEntry]) -> list[ImageEntry]:
+        """Append ready-made entries (a workspace's images: their paths are already the
+        workspace's, no file-system lookups) whose keys are not listed yet; returns those."""
+        added = []
+        for entry in entries:
+            if entry.key in self._index:
+                continue
+            self._index[entry.key] = len(self._entries)
             self._entries.append(entry)
             added.append(entry)
         return added

@@ -15,6 +15,8 @@ import tkinter.font as tkfont
 from dataclasses import dataclass
 from tkinter import ttk
 
+from desktop.app.cjk_fonts import apply_language_fonts
+
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +71,8 @@ def apply_theme(root: tk.Tk) -> Colors:
     if "clam" in style.theme_names():
         style.theme_use("clam")
 
+    # Chinese: the named fonts get a family with Chinese glyphs, before the copies below.
+    apply_language_fonts(root)
     default_font = tkfont.nametofont("TkDefaultFont", root=root)
     if default_font.cget("size") in (9, -12) or abs(int(default_font.cget("size"))) < 10:
         # Tk's default of 9 pt is small on modern screens; 10 pt reads better everywhere.

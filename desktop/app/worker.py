@@ -27,8 +27,10 @@ from typing import Any
 
 import numpy as np
 
+from desktop.app.thread_priority import lower_this_thread
 from desktop.engine.errors import M2FPError, ModelNotFoundError
 from desktop.engine.result import ParsingResult
+from desktop.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +116,11 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, M2FPError):
         return str(exc)
     if isinstance(exc, MemoryError):
-        return "Not enough memory to process this image. Close other programs or use a smaller image."
+        return _("Not enough memory to process this image. Close other programs or use a smaller image.")
     if isinstance(exc, OSError):
-        return f"The file could not be read or written: {exc.strerror or exc}."
-    return f"Unexpected error ({type(exc).__name__}: {exc}). Details are in the log file."
+        return _("The file could not be read or written: {reason}.").format(reason=exc.strerror or exc)
+    return _("Unexpected error ({error}: {reason}). Details are in the log file.").format(
+        error=type(exc).__name__, reason=exc)
 
 
 # -- parse worker ---------------------------------------------------------------------
@@ -137,8 +140,11 @@ class ParseWorker(threading.Thread):
         outbox: queue.Queue,
         load_image: Callable[[Path], Any],
         store: Callable[[str, ParsingResult], None],
+        low_priority: bool = True,
     ):
         super().__init__(name="parse-worker", daemon=True)
+        self._low_priority = low_priority
+        self.priority = "normal"
         self._loader = loader
         self._outbox = outbox
         self._load_image = load_image
@@ -221,6 +227,9 @@ class ParseWorker(threading.Thread):
 
     def run(self) -> None:
         start = time.perf_counter()
+        if self._low_priority:  # before loading: the threads the engine starts inherit it
+            self.priority = lower_this_thread()
+            log.info("Parse worker priority: %s", self.priority)
         try:
             self.parser = self._loader(lambda stage, frac=None: self._post(ModelProgress(str(stage), frac)))
         except ModelNotFoundError as exc:
@@ -236,6 +245,7 @@ class ParseWorker(threading.Thread):
             info = dict(getattr(self.parser, "info", {}) or {})
         except Exception:  # noqa: BLE001
             log.exception("parser.info failed")
+        info["worker_priority"] = self.priority
         self._post(ModelReady(info, time.perf_counter() - start))
         with self._cond:
             idle = not self._pending

@@ -6,7 +6,13 @@
 
 from typing import TYPE_CHECKING
 
-from .errors import (
+from .no_telemetry import disable_openvino_telemetry
+
+# First, before any module of the engine can import OpenVINO: no usage reports, no files under
+# ~/intel (see no_telemetry).
+disable_openvino_telemetry()
+
+from .errors import (  # noqa: E402
     CancelledError,
     ImageLoadError,
     M2FPError,
@@ -14,7 +20,7 @@ from .errors import (
     ModelLoadError,
     ModelNotFoundError,
 )
-from .models import (
+from .models import (  # noqa: E402
     ENV_VAR,
     MODEL_ID,
     MODEL_LICENSE,
@@ -24,7 +30,7 @@ from .models import (
     find_model_dir,
     is_model_dir,
 )
-from .result import ParsingResult, Part, Person
+from .result import ParsingResult, Part, Person  # noqa: E402
 
 if TYPE_CHECKING:
     from .parser import HumanParser

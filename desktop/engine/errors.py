@@ -30,7 +30,14 @@ class ModelLoadError(M2FPError):
 
 
 class ModelDownloadError(M2FPError):
-    """Downloading the model failed (no network, modelscope missing, cancelled)."""
+    """Downloading the model failed (no network, modelscope missing, disk full).
+
+    ``target`` is the folder the model was to go to, where the user can put the two files by hand.
+    """
+
+    def __init__(self, message: str, target: str | None = None):
+        super().__init__(message)
+        self.target = target
 
 
 class ImageLoadError(M2FPError):

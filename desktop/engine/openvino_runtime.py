@@ -11,11 +11,13 @@ How it works:
    tensors at run time, so one converted model serves every image size.
 2. **Cache** the converted model (OpenVINO IR, float32 weights) in the user's cache folder,
    ``<cache>/openvino/<key>/model.xml|.bin``, written into a temporary folder and renamed into
-   place, so a crash never leaves half a model behind. The key is a SHA-256 over the full
-   content of ``pytorch_model.pt`` and ``configuration.json``, the OpenVINO and PyTorch
-   versions, the network's source code and this module's conversion format; a changed file
-   or upgraded library gets a fresh conversion. The IR does not depend on the precision
-   (it is chosen when compiling), so both precisions share it.
+   place, so a crash never leaves half a model behind. The key is a SHA-256 over the network
+   weights in ``pytorch_model.pt`` (every network tensor's name, type, shape and bytes; not the
+   training-only state a hub checkpoint also carries, see ``checkpoint``), the full content of
+   ``configuration.json``, the OpenVINO and PyTorch versions, the network's source code and this
+   module's conversion format; changed weights or an upgraded library get a fresh conversion.
+   The IR does not depend on the precision (it is chosen when compiling), so both precisions
+   share it.
 3. **Compile per input size**, for the CPU plugin only. The converted model is reshaped to
    the padded size of the image at hand and compiled for it; the next image of the same size
    reuses it, a new size replaces it. Measured on the full model at 640x1152 (f32): 3.8 s per
@@ -25,7 +27,15 @@ How it works:
    (``compile``). ``exact`` sets ``INFERENCE_PRECISION_HINT`` to f32 explicitly (OpenVINO
    defaults to bf16 on CPUs that have it!), ``fast`` uses bf16 where the CPU reports ``BF16``
    in ``OPTIMIZATION_CAPABILITIES`` and f32 elsewhere. Threads follow
-   ``torch.get_num_threads()`` (the parser sets it), latency hint, one stream.
+   ``torch.get_num_threads()`` (the parser sets it), latency hint, one stream by default;
+   :meth:`OpenVinoRuntime.set_streams` runs several images at once (throughput hint, the
+   threads shared among the streams) through :meth:`OpenVinoRuntime.start_infer`, for the
+   batch pipeline (``desktop.pipeline``) on machines with many cores.
+   Each size's compiled model is also kept on disk, in OpenVINO's own model cache
+   (``CACHE_DIR``) under the entry's ``compiled/<precision>-<h>x<w>/``, so a later start
+   imports it instead of compiling again (the :data:`KEEP_COMPILED` most recently used sizes
+   are kept, about 260 MB each for the full model in f32). A damaged or truncated cached
+   blob is detected by OpenVINO, which then compiles and rewrites it.
 4. **Check** once per cache entry, CPU and precision: after a conversion (or the first use of
    a precision), a warm-up inference on a small input is compared with PyTorch; a CPU plugin
    that fails or computes garbage fails there, and the parser falls back to PyTorch instead of
@@ -56,9 +66,10 @@ import numpy as np
 import openvino as ov
 import torch
 
+from ..i18n import _
 from ..userdirs import user_dir
 from . import native_kernel
-from .checkpoint import WEIGHTS_FILE
+from .checkpoint import WEIGHTS_FILE, is_training_only, read_state_dict
 from .memory import drop_file_pages, release_unused_memory
 from .native_kernel import Kernel
 from .network import M2FPNet
@@ -75,6 +86,11 @@ FORMAT_VERSION = 3
 IR_NAME = "model.xml"
 META_NAME = "meta.json"
 KEEP_ENTRIES = 3  # converted models kept in the cache (most recently used first)
+# Compiled models kept per cache entry (OpenVINO's CACHE_DIR), one folder per precision and
+# input size, most recently used first. Measured on the full model at 640x1152 (f32): about
+# 260 MB each; importing one takes about half the CPU time of compiling (bench/bench_batch.py).
+COMPILED_DIR = "compiled"
+KEEP_COMPILED = 3
 # Trace input: small (the trace runs the network once) and not square, so no height/width
 # confusion can hide; the model's input is declared (1, 3, ?, ?) regardless.
 TRACE_HW = (192, 256)
@@ -175,30 +191,41 @@ def _network_source_digest() -> str:
 def cache_key(model_dir: Path, kernel: Kernel | None = None) -> str:
     """The cache entry name for a model folder: what the converted model depends on.
 
-    Covers the complete content of the weights and configuration files (hashed in full:
-    about 0.2 s for the 240 MB weights, which the parser has just read, so they come from
-    the page cache), the OpenVINO and PyTorch versions, the network code,
-    :data:`FORMAT_VERSION` and the native kernel library it was converted with (if any).
+    Covers the network weights (hashed in full, tensor by tensor from the memory-mapped file:
+    0.9 s for the 240 MB of the full model on a busy 2-core machine, no longer than hashing the
+    file's bytes took, and once per process while the file is unchanged) and the configuration
+    file, the OpenVINO and PyTorch versions, the network code, :data:`FORMAT_VERSION` and the
+    native kernel library it was converted with (if any). Training-only state in the
+    checkpoint (``criterion.*``, ``pixel_mean`` / ``pixel_std``) is not part of the converted
+    model and not of the key: the same network weights give the same cache entry.
     """
     h = hashlib.sha256()
     h.update(f"format {FORMAT_VERSION}\0openvino {ov.get_version()}\0torch {torch.__version__}\0".encode())
     h.update(f"kernel {kernel.digest if kernel else 'none'}\0".encode())
     h.update(_network_source_digest().encode())
-    for name in ("configuration.json", WEIGHTS_FILE):
-        h.update(name.encode() + b"\0" + _file_sha256(model_dir / name))
+    h.update(b"configuration.json\0" + _file_digest(model_dir / "configuration.json", weights=False))
+    h.update(WEIGHTS_FILE.encode() + b"\0" + _file_digest(model_dir / WEIGHTS_FILE, weights=True))
     return h.hexdigest()[:32]
 
 
-def _file_sha256(path: Path) -> bytes:
-    """SHA-256 of a file's content, remembered while the file is unchanged (same size, mtime
-    and inode), so a start that looks up the cache and then converts hashes the weights once."""
+def _file_digest(path: Path, *, weights: bool) -> bytes:
+    """SHA-256 of a file's content (``weights``: of its network tensors), remembered while the
+    file is unchanged (same size, mtime and inode), so a start that looks up the cache and then
+    converts hashes the weights once."""
     st = path.stat()
-    return _content_sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    return _content_sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ino, weights)
 
 
 @functools.lru_cache(maxsize=8)
-def _content_sha256(path: str, size: int, mtime_ns: int, inode: int) -> bytes:
+def _content_sha256(path: str, size: int, mtime_ns: int, inode: int, weights: bool) -> bytes:
     h = hashlib.sha256()
+    if weights:
+        state = read_state_dict(path)  # memory-mapped: the bytes are read while hashing, once
+        for name in sorted(k for k in state if not is_training_only(k)):
+            tensor = state[name].detach().contiguous()
+            h.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+            h.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
+        return h.digest()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
@@ -270,7 +297,7 @@ def _prune(root: Path, keep: Path) -> None:
             continue
         meta = p / META_NAME
         finished.append((meta.stat().st_mtime if meta.exists() else 0.0, p))
-    for _, p in sorted(finished, reverse=True)[KEEP_ENTRIES - 1 :]:
+    for _mtime, p in sorted(finished, reverse=True)[KEEP_ENTRIES - 1 :]:
         shutil.rmtree(p, ignore_errors=True)
 
 
@@ -289,24 +316,78 @@ class OpenVinoRuntime:
         self.info = info
         self.from_cache = from_cache
         self.compiled: ov.CompiledModel | None = None
-        self._request: ov.InferRequest | None = None
+        self._request: ov.InferRequest | None = None  # the first of the infer requests (one per stream)
+        self._idle: list[ov.InferRequest] = []  # requests free for start_infer
+        self._in_flight: list[Callable[[], tuple[torch.Tensor, torch.Tensor]]] = []  # waiters, oldest first
+        self.streams = 1
         self.compiled_hw: tuple[int, int] | None = None
         self.timings: dict[str, float] = {}  # of the last ``infer``: "compile" when it compiled
 
+    def _forget_compiled(self) -> None:
+        """Drop the compiled model and its requests (finishing inferences still running)."""
+        for wait in list(self._in_flight):
+            try:
+                wait()
+            except Exception:  # its caller meets the same failure when it collects the outputs
+                pass
+        self._request = self.compiled = self.compiled_hw = None
+        self._idle = []
+
+    def set_streams(self, streams: int) -> int:
+        """Run up to ``streams`` images at once (OpenVINO streams, the threads shared among
+        them, throughput hint); 1 is the default (latency hint). Returns the number taken:
+        at most one stream per inference thread. Takes effect at the next compile."""
+        threads = int(self._config.get("INFERENCE_NUM_THREADS", 1) or 1)
+        streams = max(1, min(int(streams), threads))
+        if streams != self.streams:
+            self._forget_compiled()
+            self.streams = streams
+            self._config = {**self._config, "NUM_STREAMS": streams,
+                            "PERFORMANCE_HINT": "THROUGHPUT" if streams > 1 else "LATENCY"}
+        return streams
+
+    def _compiled_cache(self, hw: tuple[int, int]) -> dict[str, str]:
+        """The ``CACHE_DIR`` setting for compiling at ``hw`` (none without a cache entry, or for
+        the self-check's small size), after pruning the entry's other sizes to :data:`KEEP_COMPILED`."""
+        if self._entry is None or hw == CHECK_HW:
+            return {}
+        root = self._entry / COMPILED_DIR
+        folder = root / f"{self._config.get('INFERENCE_PRECISION_HINT', 'f32')}-{hw[0]}x{hw[1]}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.utime(folder)  # most recently used
+            others = sorted((p for p in root.iterdir() if p.is_dir() and p != folder),
+                            key=lambda p: p.stat().st_mtime, reverse=True)
+        except OSError as exc:  # read-only or full disk: compile without caching, nothing worse
+            log.info("Cannot keep compiled models in %s (%s)", root, exc)
+            return {}
+        for old in others[KEEP_COMPILED - 1 :]:
+            shutil.rmtree(old, ignore_errors=True)
+        return {"CACHE_DIR": str(folder)}
+
     def compile_for(self, hw: tuple[int, int]) -> float:
-        """Compile the network for one padded input size, replacing the previous size's; seconds."""
-        self._request = self.compiled = self.compiled_hw = None  # freed before the new one is built
+        """Compile the network for one padded input size, replacing the previous size's; seconds.
+
+        Reads the compiled model from OpenVINO's model cache when an earlier run compiled this
+        size (see :meth:`_compiled_cache`), and writes it there otherwise."""
+        self._forget_compiled()  # freed before the new one is built
         release_unused_memory()
         t0 = time.perf_counter()
         self._model.reshape({self._model.input(0): ov.PartialShape([1, 3, *hw])})
-        self.compiled = self._core.compile_model(self._model, "CPU", self._config)
-        self._request = self.compiled.create_infer_request()
+        cache = self._compiled_cache(hw)
+        self.compiled = self._core.compile_model(self._model, "CPU", {**self._config, **cache})
+        self._idle = [self.compiled.create_infer_request() for _stream in range(self.streams)]
+        self._request = self._idle[0]
         self.compiled_hw = hw
         if self._entry is not None:
             # The compiled model holds the weights in its own layout; the memory-mapped file's
             # pages it read to get there are dropped (230 MB for M2FP; measured: inference
-            # reads back 11 MB of them, at no cost in time).
+            # reads back 11 MB of them, at no cost in time). The same for the cached compiled
+            # model, which OpenVINO maps to import it (270 MB; measured: inference reads none
+            # back, and the process is then no larger than after compiling).
             drop_file_pages(self._entry / IR_NAME.replace(".xml", ".bin"))
+            for blob in Path(cache.get("CACHE_DIR", self._entry / COMPILED_DIR / "-")).glob("*.blob"):
+                drop_file_pages(blob)
         seconds = time.perf_counter() - t0
         if self._entry is not None and hw != CHECK_HW:
             meta = _read_meta(self._entry)
@@ -333,15 +414,39 @@ class OpenVinoRuntime:
         next image: touching fresh memory costs page faults (0.2-0.4 s per image measured
         here). :meth:`release_memory` frees them when the app goes idle.
         """
+        return self.start_infer(images)()
+
+    def start_infer(self, images: torch.Tensor) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+        """Start :meth:`infer` on a free infer request and return a function that waits for it
+        and returns its outputs (the same every call). With :attr:`streams` > 1 that many can run
+        at once; starting one more waits for the oldest first, and starting an image of another
+        input size finishes all of them before compiling. Not thread-safe: one thread, or the
+        parser's lock."""
         hw = (int(images.shape[-2]), int(images.shape[-1]))
         self.timings = {}
         if hw != self.compiled_hw or self._request is None:
             self.timings["compile"] = self.compile_for(hw)
+        while not self._idle:
+            self._in_flight[0]()  # every request busy: the oldest must finish first
+        request = self._idle.pop()
         x = np.ascontiguousarray(images.detach().numpy(), dtype=np.float32)
-        self._request.infer({0: x}, share_inputs=True)
-        logits = torch.from_numpy(self._request.get_output_tensor(0).data[0].copy())
-        masks = torch.from_numpy(self._request.get_output_tensor(1).data[0].copy())
-        return logits, masks
+        request.start_async({0: x}, share_inputs=True)  # x is read while it runs: kept below
+        done: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+        def wait(x: np.ndarray = x) -> tuple[torch.Tensor, torch.Tensor]:
+            if not done:
+                try:
+                    request.wait()
+                    done.append((torch.from_numpy(request.get_output_tensor(0).data[0].copy()),
+                                 torch.from_numpy(request.get_output_tensor(1).data[0].copy())))
+                finally:
+                    if wait in self._in_flight:  # (in flight: its request belongs to the current compile)
+                        self._in_flight.remove(wait)
+                        self._idle.append(request)
+            return done[0]
+
+        self._in_flight.append(wait)
+        return wait
 
     def release_memory(self) -> None:
         """Free the intermediate buffers until the next inference (for an idle app)."""
@@ -378,7 +483,7 @@ class OpenVinoRuntime:
         core = ov.Core()
         ov_precision, label, config = cls._settings(core, precision)
         if progress:
-            progress("Checking the OpenVINO model cache", 0.1)
+            progress(_("Checking the OpenVINO model cache"), 0.1)
         kernel, why = _load_kernel(core, build=False)
         if why == native_kernel.NOT_BUILT:
             return None  # create() builds it (once) and converts with it
@@ -421,7 +526,7 @@ class OpenVinoRuntime:
         core = ov.Core()
         kernel, why = _load_kernel(core, build=False)
         if why == native_kernel.NOT_BUILT:
-            step("Building the fast attention kernel for OpenVINO (first start only)…", 0.55)
+            step(_("Building the fast attention kernel for OpenVINO (first start only)…"), 0.55)
             kernel, why = _load_kernel(core, build=True)
         if kernel is None:
             _log_once(f"OpenVINO runs without the native deformable-attention kernel ({why}); "
@@ -445,7 +550,7 @@ class OpenVinoRuntime:
         info = {"openvino": ov.get_version().split("-")[0], "openvino_shapes": "compiled for each input size",
                 "openvino_kernel": _kernel_label(kernel, why)}
 
-        step("Checking the OpenVINO model cache", 0.6)
+        step(_("Checking the OpenVINO model cache"), 0.6)
         root = cache_root()
         entry = root / cache_key(model_dir, kernel)
         xml = entry / IR_NAME
@@ -456,12 +561,12 @@ class OpenVinoRuntime:
         from_cache = model is not None
         cached = from_cache
         if model is None:
-            step("Converting the model for OpenVINO (first start only)…", 0.65)
+            step(_("Converting the model for OpenVINO (first start only)…"), 0.65)
             t0 = time.perf_counter()
             model = convert(net, kernel)
             seconds = time.perf_counter() - t0
             info["openvino_model"] = f"converted in {seconds:.1f} s"
-            step("Saving the converted model for the next start", 0.8)
+            step(_("Saving the converted model for the next start"), 0.8)
             meta = {"source": str(model_dir), "openvino": ov.get_version(), "torch": torch.__version__,
                     "kernel": str(kernel.path) if kernel else None,
                     "convert_seconds": round(seconds, 2), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -479,7 +584,7 @@ class OpenVinoRuntime:
                 model = core.read_model(str(xml))
                 _prune(root, entry)
 
-        step("Checking the OpenVINO runtime on this CPU", 0.9)
+        step(_("Checking the OpenVINO runtime on this CPU"), 0.9)
         runtime = cls(core, model, config, label, info, from_cache=from_cache, entry=entry if cached else None)
         try:
             runtime._self_check(net, ov_precision)
@@ -488,7 +593,7 @@ class OpenVinoRuntime:
                 raise RuntimeError(f"{exc}; deleting {entry} makes the next start convert the model again") from exc
             raise
         # The check's small compiled model is not needed any more: the first image compiles its own.
-        runtime._request = runtime.compiled = runtime.compiled_hw = None
+        runtime._forget_compiled()
         if cached:
             meta = _read_meta(entry)
             meta.setdefault("verified", {})[ov_precision] = cpu_identity(core)

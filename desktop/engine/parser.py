@@ -13,13 +13,17 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .checkpoint import WEIGHTS_FILE, load_into, read_state_dict
+from desktop.i18n import _
+
+from .checkpoint import WEIGHTS_FILE, load_into, load_network_state
 from .config import ModelConfig, load_config
+from .errors import ModelLoadError
 from .memory import release_unused_memory
 from .models import MODEL_ID, locate_model
 from .network import M2FPNet
@@ -55,6 +59,19 @@ def _openvino_runtime(runtime: str):
             log.warning("OpenVINO runtime is not available; using the PyTorch runtime")
         return None
     return OpenVinoRuntime
+
+
+@dataclass
+class PendingParse:
+    """One image between the stages of :meth:`HumanParser.parse` (prepare, network, finish).
+
+    The batch pipeline (:mod:`desktop.pipeline`) runs the stages on different threads, so the
+    next photo is decoded and prepared, and the last one post-processed and written, while the
+    network runs: the network's cores never wait for those single-threaded steps."""
+
+    prepared: Prepared
+    timings: dict[str, float]
+    outputs: tuple[torch.Tensor, torch.Tensor] | None = None  # (logits, mask logits) once run
 
 
 def build_network(cfg: ModelConfig) -> M2FPNet:
@@ -106,8 +123,13 @@ class HumanParser:
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
         path, origin = locate_model(model_dir)
-        step(f"Reading the model configuration in {path}", 0.0)
+        step(_("Reading the model configuration in {folder}").format(folder=path), 0.0)
         cfg = load_config(path)
+        # Before anything is built or read from a cache: the configuration against the weights'
+        # key names and shapes (memory-mapped, no tensor data read), so a configuration that
+        # would allocate gigabytes is refused in a moment, naming its key.
+        step(_("Checking the model weights"), 0.05)
+        load_network_state(cfg, path / WEIGHTS_FILE)
         info = {
             "name": MODEL_ID if path.name == MODEL_ID.split("/")[-1] else path.name,
             "source": str(path),
@@ -134,15 +156,20 @@ class HumanParser:
         info.update(getattr(rt, "info", {}))  # runtime details (OpenVINO version, cache use)
         info["load_seconds"] = f"{time.perf_counter() - t0:.2f}"
         release_unused_memory()
-        step("Model ready", 1.0)
+        step(_("Model ready"), 1.0)
         return cls(cfg, rt, info, model_dir=path, precision=precision)
 
     @staticmethod
     def _load_network(cfg: ModelConfig, path: Path, step: ProgressFn) -> M2FPNet:
-        step("Reading the model weights", 0.2)
-        state = read_state_dict(path / WEIGHTS_FILE)
-        step("Building the network", 0.5)
-        net = build_network(cfg)
+        step(_("Reading the model weights"), 0.2)
+        state = load_network_state(cfg, path / WEIGHTS_FILE, quiet=True)
+        step(_("Building the network"), 0.5)
+        try:
+            net = build_network(cfg)
+        except (RuntimeError, MemoryError) as exc:  # sizes are checked: only a lack of memory is left
+            raise ModelLoadError(
+                _("There is not enough free memory to load the model. Close other applications and try again.")
+            ) from exc
         load_into(net, state, path / WEIGHTS_FILE)
         return net
 
@@ -161,15 +188,20 @@ class HumanParser:
         try:
             return self.runtime.infer(tensor)
         except Exception as exc:
-            if self.runtime.name == "torch" or self._model_dir is None:
-                raise
-            h, w = tensor.shape[-2:]
-            log.warning("OpenVINO runtime failed on a %dx%d input (%s); using the PyTorch runtime", h, w, exc)
-            self.runtime = TorchRuntime(self._load_network(self.cfg, self._model_dir, lambda t, f: None),
-                                        self._precision)
-            self.info.update(runtime="torch", precision=self.runtime.precision)
-            self.info.pop("openvino_model", None)
-            return self.runtime.infer(tensor)
+            return self._fall_back(tensor, exc)
+
+    def _fall_back(self, tensor: torch.Tensor, exc: Exception) -> tuple[torch.Tensor, torch.Tensor]:
+        """After ``exc`` from OpenVINO on ``tensor``: PyTorch from now on, and its outputs for
+        ``tensor`` (``exc`` again when it was PyTorch that failed). Called under the lock."""
+        if self.runtime.name == "torch" or self._model_dir is None:
+            raise exc
+        h, w = tensor.shape[-2:]
+        log.warning("OpenVINO runtime failed on a %dx%d input (%s); using the PyTorch runtime", h, w, exc)
+        self.runtime = TorchRuntime(self._load_network(self.cfg, self._model_dir, lambda t, f: None),
+                                    self._precision)
+        self.info.update(runtime="torch", precision=self.runtime.precision)
+        self.info.pop("openvino_model", None)
+        return self.runtime.infer(tensor)
 
     def release_memory(self) -> None:
         """Give memory kept for the next image back to the system (the app calls this when its
@@ -207,25 +239,79 @@ class HumanParser:
             return self._infer(prepared.tensor)
 
     def parse(self, rgb: np.ndarray, *, notes: list[str] | None = None) -> ParsingResult:
-        """Parse one upright RGB image, (H, W, 3) uint8."""
+        """Parse one upright RGB image, (H, W, 3) uint8: the three stages below, one after another."""
+        return self.finish(self.start_network(self.prepare_input(rgb))(), notes=notes)
+
+    # -- the stages of parse(), which the batch pipeline (desktop.pipeline) runs on three threads
+    @property
+    def streams(self) -> int:
+        """How many images the network runs at once (OpenVINO streams; 1 otherwise)."""
+        return int(getattr(self.runtime, "streams", 1))
+
+    def use_streams(self, streams: int) -> int:
+        """Run up to ``streams`` images through the network at once (OpenVINO streams, the threads
+        shared among them: more images per minute where one image cannot use every core well);
+        returns the number the runtime took (PyTorch: 1)."""
+        set_streams = getattr(self.runtime, "set_streams", None)
+        if set_streams is None:
+            return 1
+        with self._lock:
+            return int(set_streams(streams))
+
+    def prepare_input(self, rgb: np.ndarray) -> PendingParse:
+        """Stage 1 (any thread): resize and normalise the image for the network."""
         t0 = time.perf_counter()
         prepared = prepare(np.ascontiguousarray(rgb), self.cfg)
-        t1 = time.perf_counter()
+        return PendingParse(prepared, {"preprocess": time.perf_counter() - t0})
+
+    def start_network(self, pending: PendingParse) -> Callable[[], PendingParse]:
+        """Stage 2: start the network on a prepared image; the function returned waits for it and
+        returns ``pending`` with the outputs. Up to :attr:`streams` images may be in flight
+        (starting one more waits for the oldest); call the functions in the order they came, from
+        one thread. If OpenVINO fails, PyTorch takes over as in :meth:`_infer`."""
+        tensor = pending.prepared.tensor
         with self._lock:
-            logits, masks = self._infer(prepared.tensor)
+            t0 = time.perf_counter()
+            start = getattr(self.runtime, "start_infer", None)
+            try:
+                wait = start(tensor) if start is not None else None
+            except Exception as exc:
+                outputs = self._fall_back(tensor, exc)
+                wait = None
+            else:
+                if wait is None:
+                    outputs = self._infer(tensor)
+            # "compile" (OpenVINO, first image of a new size) is part of "forward"'s time.
             runtime_timings = dict(getattr(self.runtime, "timings", {}))
-            t2 = time.perf_counter()
-            parsed: Parsed = postprocess(logits, masks, prepared, self.cfg)
-        t3 = time.perf_counter()
+
+        def finish() -> PendingParse:
+            if pending.outputs is None:
+                with self._lock:
+                    try:
+                        pending.outputs = wait() if wait is not None else outputs
+                    except Exception as exc:
+                        pending.outputs = self._fall_back(tensor, exc)
+                pending.timings.update(forward=time.perf_counter() - t0, **runtime_timings)
+            return pending
+
+        return finish
+
+    def finish(self, pending: PendingParse, *, notes: list[str] | None = None) -> ParsingResult:
+        """Stage 3 (any thread, beside the network): post-process the outputs into the result."""
+        if pending.outputs is None:
+            raise ValueError("finish() needs the network's outputs: call the function start_network() returned")
+        (logits, masks), pending.outputs = pending.outputs, None
+        t0 = time.perf_counter()
+        parsed: Parsed = postprocess(logits, masks, pending.prepared, self.cfg)
+        timings = {**pending.timings, "postprocess": time.perf_counter() - t0}
+        timings["total"] = timings["preprocess"] + timings["forward"] + timings["postprocess"]
         return ParsingResult(
             labels=parsed.labels,
             persons=parsed.persons,
             parts=parsed.parts,
             class_names=self.class_names,
             palette=self.palette,
-            # "compile" (OpenVINO, first image of a new size) is part of "forward"'s time.
-            timings={"preprocess": t1 - t0, "forward": t2 - t1, **runtime_timings, "postprocess": t3 - t2,
-                     "total": t3 - t0},
+            timings=timings,
             model=dict(self.info),
             notes=list(notes or []),
         )

@@ -46,7 +46,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .cell_geometry import Bands
 from .config import ModelConfig
+from .masks import RunMask
+from .postprocess_cells import CellPostprocess, Query
 from .preprocess import Prepared
 from .result import Part, Person, mask_bbox
 
@@ -55,6 +58,9 @@ MIN_INSTANCE_SCORE = 0.1  # parts need score >= 0.1, persons > 0.1
 # Above this share of the image a window is resized with F.interpolate (measured: 5.9 ms for
 # a whole 1920x1080 mask against 10 ms with the band gathers, one thread).
 BANDS_MAX_FRACTION = 0.5
+#: Photos at least this many times the network input's size in each direction go cell by cell
+#: (:mod:`.postprocess_cells`): from there on, most pixels share their cell with others.
+CELLS_MIN_UPSCALE = 2.0
 
 
 @dataclass
@@ -63,7 +69,7 @@ class Instance:
     label: int
     class_score: float
     score: float = 0.0
-    mask: np.ndarray | None = None
+    mask: RunMask | None = None
     bbox: tuple[int, int, int, int] = (0, 0, 0, 0)
     area: int = 0
 
@@ -73,6 +79,9 @@ class Parsed:
     labels: np.ndarray  # (H, W) uint8
     persons: list[Person]
     parts: list[Part]
+    #: Every candidate's score, (query, class) -> score, reported or not (background instances
+    #: are pasted but never reported): what the label map was made with.
+    instance_scores: dict[tuple[int, int], float] = field(default_factory=dict)
 
 
 def _candidates(logits: torch.Tensor, cfg: ModelConfig) -> list[Instance]:
@@ -254,8 +263,14 @@ def _scratch(buf: np.ndarray, like: np.ndarray) -> np.ndarray:
     return buf[: like.size].reshape(like.shape)
 
 
-def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: ModelConfig) -> Parsed:
-    """``logits``: (Q, C+1) for one image; ``masks``: (Q, h/4, w/4) mask logits."""
+def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: ModelConfig, *,
+                method: str = "auto") -> Parsed:
+    """``logits``: (Q, C+1) for one image; ``masks``: (Q, h/4, w/4) mask logits.
+
+    ``method``: "direct" (every query over its window, full-size scratch), "cells" (cell by
+    cell, for photos much larger than the network input; see :mod:`.postprocess_cells`), or
+    "auto": cells from :data:`CELLS_MIN_UPSCALE` times the network input's size on. Both give
+    the same label map, masks, boxes, areas and links; scores agree to float32 rounding."""
     h, w = prep.image_hw
     num_parsing = cfg.num_parsing
     thr = cfg.parsing_ins_score_thr
@@ -277,9 +292,79 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
     for inst in candidates:
         by_query.setdefault(inst.query, []).append(inst)
 
-    masks = masks.float()
+    masks = masks.float().contiguous()
     resizer = _Resizer.for_image((masks.shape[-2], masks.shape[-1]), prep)
-    windows = {q: resizer.window((masks[q] > 0).numpy()) for q in by_query}
+    windows = {q: resizer.window(masks[q].numpy() > 0) for q in by_query}
+    rh, rw = prep.resized_hw
+    if method not in ("auto", "direct", "cells"):
+        raise ValueError(f"method must be auto, direct or cells, not {method!r}")
+    if method == "cells" and (h < rh or w < rw):
+        raise ValueError("the cell-wise post-processing needs a photo at least the network input's size")
+    if method == "cells" or (method == "auto" and h >= CELLS_MIN_UPSCALE * rh and w >= CELLS_MIN_UPSCALE * rw):
+        labels = _postprocess_cells(candidates, by_query, windows, masks, resizer, prep, kept, pasted)
+    else:
+        labels = _postprocess_direct(candidates, by_query, windows, masks, resizer, prep, kept, pasted)
+
+    person_insts = sorted((i for i in candidates if i.mask is not None and i.label == num_parsing), key=lambda i: -i.score)
+    part_insts = sorted((i for i in candidates if i.mask is not None and i.label != num_parsing), key=lambda i: -i.score)
+    persons = [Person(id=n + 1, score=i.score, mask=i.mask, bbox=i.bbox, area=i.area) for n, i in enumerate(person_insts)]
+    names = cfg.classes
+    parts = [
+        Part(
+            id=n + 1,
+            label=inst.label,
+            name=names[inst.label] if inst.label < len(names) else str(inst.label),
+            score=inst.score,
+            mask=inst.mask,
+            bbox=inst.bbox,
+            area=inst.area,
+            person_id=_owner(inst.mask, inst.bbox, inst.area, persons),
+        )
+        for n, inst in enumerate(part_insts)
+    ]
+    persons = [
+        Person(p.id, p.score, p.mask, p.bbox, p.area, tuple(pt.id for pt in parts if pt.person_id == p.id)) for p in persons
+    ]
+    return Parsed(labels, persons, parts, {(i.query, i.label): i.score for i in candidates})
+
+
+def _postprocess_cells(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: torch.Tensor,
+                       resizer: _Resizer, prep: Prepared, kept, pasted) -> np.ndarray:
+    """A photo much larger than the network input: cell by cell (see :mod:`.postprocess_cells`).
+    Sets every candidate's score and, for those kept, mask, box and area; returns the label map."""
+    h, w = prep.image_hw
+    cells = CellPostprocess(masks, prep.padded_hw, prep.resized_hw, prep.image_hw,
+                            Bands.of(resizer.y_idx, resizer.y_w, resizer.x_idx, resizer.x_w))
+    queries: dict[int, Query] = {}
+    for q, win in windows.items():
+        if win is not None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
+            y0, y1, x0, x1 = win
+            queries[q] = Query(q, interpolated=(y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * h * w)
+
+    def scored(_: list[Query]) -> list[tuple[int, list[tuple[Query, float]]]]:
+        for q, query in queries.items():
+            # The reference's (prob * binary).sum() / (binary.sum() + 1e-6), in float32 as there.
+            mask_score = float(torch.tensor(np.float32(query.prob_sum)) / (torch.tensor(query.n_pos) + 1e-6))
+            for inst in by_query[q]:
+                inst.score = inst.class_score * mask_score
+                if kept(inst.label, inst.score):
+                    inst.mask, inst.bbox, inst.area = query.mask, query.mask.bbox, query.n_pos
+        classes = []
+        for label in sorted({i.label for i in candidates}):
+            members = [(queries[i.query], i.score) for i in candidates
+                       if i.label == label and i.query in queries and pasted(i.label, i.score)]
+            if members:
+                classes.append((label, members))
+        return classes
+
+    return cells.run(list(queries.values()), scored)
+
+
+def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: torch.Tensor,
+                        resizer: _Resizer, prep: Prepared, kept, pasted) -> np.ndarray:
+    """A photo about the network input's size: every query upsampled over its window (full-size
+    scratch buffers, a few MB here). Sets scores, masks, boxes and areas; returns the label map."""
+    h, w = prep.image_hw
     # Scratch for one window at a time (a window is at most the image).
     prob_buf = torch.empty(h * w)  # for sub-windows of the interpolated image
     pasted_buf = torch.empty(h * w)
@@ -306,8 +391,7 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
             if kept(inst.label, inst.score):
                 if bbox is None:
                     bbox = _window_bbox(inside, y0, x0)
-                inst.mask = np.zeros((h, w), dtype=bool)
-                inst.mask[y0:y1, x0:x1] = inside
+                inst.mask = RunMask.from_crop(inside, x0, y0, (h, w))
                 inst.bbox, inst.area = bbox, n_pos
         return prob.numpy()
 
@@ -373,27 +457,7 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
             total_t[box].zero_()
             count[box] = 0
 
-    person_insts = sorted((i for i in candidates if i.mask is not None and i.label == num_parsing), key=lambda i: -i.score)
-    part_insts = sorted((i for i in candidates if i.mask is not None and i.label != num_parsing), key=lambda i: -i.score)
-    persons = [Person(id=n + 1, score=i.score, mask=i.mask, bbox=i.bbox, area=i.area) for n, i in enumerate(person_insts)]
-    names = cfg.classes
-    parts = [
-        Part(
-            id=n + 1,
-            label=inst.label,
-            name=names[inst.label] if inst.label < len(names) else str(inst.label),
-            score=inst.score,
-            mask=inst.mask,
-            bbox=inst.bbox,
-            area=inst.area,
-            person_id=_owner(inst.mask, inst.bbox, inst.area, persons, hit_buf),
-        )
-        for n, inst in enumerate(part_insts)
-    ]
-    persons = [
-        Person(p.id, p.score, p.mask, p.bbox, p.area, tuple(pt.id for pt in parts if pt.person_id == p.id)) for p in persons
-    ]
-    return Parsed(labels, persons, parts)
+    return labels
 
 
 def _window_bbox(inside: np.ndarray, y0: int, x0: int) -> tuple[int, int, int, int]:
@@ -419,12 +483,11 @@ def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
-def _owner(mask: np.ndarray, bbox: tuple[int, int, int, int], area: int, persons: list[Person], scratch: np.ndarray) -> int | None:
+def _owner(mask: RunMask, bbox: tuple[int, int, int, int], area: int, persons: list[Person]) -> int | None:
     """The person whose mask overlaps ``mask`` most (the higher score on a tie), or None.
 
-    Overlaps are counted where the two boxes meet (``scratch``: a flat bool buffer), and not
-    at all where they cannot beat the best so far (an overlap is at most either area) or are
-    known (a person filling its box overlaps a part inside that box by the part's area).
+    Overlaps are counted on the masks' runs (no pixel is visited), and not at all where they
+    cannot beat the best so far (an overlap is at most either area) or the boxes do not meet.
     """
     best_id, best_overlap = None, 0
     x, y, bw, bh = bbox
@@ -432,14 +495,9 @@ def _owner(mask: np.ndarray, bbox: tuple[int, int, int, int], area: int, persons
         if best_overlap >= min(area, person.area):
             continue
         px, py, pw, ph = person.bbox
-        x0, x1, y0, y1 = max(x, px), min(x + bw, px + pw), max(y, py), min(y + bh, py + ph)
-        if x0 >= x1 or y0 >= y1:
+        if max(x, px) >= min(x + bw, px + pw) or max(y, py) >= min(y + bh, py + ph):
             continue
-        if person.area == pw * ph and (x0, x1, y0, y1) == (x, x + bw, y, y + bh):
-            overlap = area
-        else:
-            both = scratch[: (y1 - y0) * (x1 - x0)].reshape(y1 - y0, x1 - x0)
-            overlap = int(np.count_nonzero(np.logical_and(mask[y0:y1, x0:x1], person.mask[y0:y1, x0:x1], out=both)))
+        overlap = mask.intersection_area(person.mask)
         if overlap > best_overlap:
             best_id, best_overlap = person.id, overlap
     return best_id

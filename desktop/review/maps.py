@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from desktop.engine.result import ParsingResult
+from desktop.engine.masks import RunMask
+from desktop.engine.result import ParsingResult, Part, Person
 
-__all__ = ["MapInstance", "person_map_of", "instances_from_maps", "consistency_problems"]
+__all__ = ["MapInstance", "person_map_of", "instances_from_maps", "consistency_problems", "result_from_maps"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,15 @@ def person_map_of(result: ParsingResult) -> np.ndarray:
     labels = result.labels
     out = np.zeros(labels.shape, dtype=np.uint16)
     for person in sorted(result.persons, key=lambda p: p.score):
-        out[person.mask] = person.id
+        x, y, w, h = person.mask.bbox  # masks are runs: painted inside their own box
+        if w and h:
+            out[y : y + h, x : x + w][person.mask.crop((x, y, w, h))] = person.id
     for part in sorted(result.parts, key=lambda p: p.score):
-        x, y, w, h = part.bbox
+        x, y, w, h = part.mask.bbox
         if w == 0 or h == 0:
             continue
         win = np.s_[y : y + h, x : x + w]
-        hit = part.mask[win] & (labels[win] == part.label)
+        hit = part.mask.crop((x, y, w, h)) & (labels[win] == part.label)
         out[win][hit] = 0 if part.person_id is None else part.person_id
     out[labels == 0] = 0
     return out
@@ -121,3 +124,54 @@ def consistency_problems(labels: np.ndarray, persons: np.ndarray) -> list[str]:
     if stray:
         problems.append(f"{stray} background pixel(s) carry a person id")
     return problems
+
+
+def _runs(inst: MapInstance, shape: tuple[int, int]) -> RunMask:
+    """The instance's cropped mask as a result's run mask (no full-size array)."""
+    return RunMask.from_crop(inst.mask, inst.bbox[0], inst.bbox[1], shape)
+
+
+def result_from_maps(labels: np.ndarray, persons: np.ndarray, base: ParsingResult | None = None) -> ParsingResult:
+    """A ParsingResult whose persons and parts are the regions of the two maps: what exports
+    write for an edited image (masks, boxes, areas and links rebuilt from the maps).
+
+    Person ids are the person map's. Scores: a person keeps the model's score when ``base``
+    has that person id; a part keeps the best score of ``base``'s parts of the same class and
+    person; regions a reviewer created have score 1.0. Class names, palette, model section,
+    timings and notes come from ``base`` (the default classes when there is none).
+    """
+    problems = consistency_problems(labels, persons)
+    if problems:
+        raise ValueError("; ".join(problems))
+    if base is not None:
+        names, palette = tuple(base.class_names), np.asarray(base.palette)
+    else:
+        from desktop.resources import default_class_names
+        from desktop.resources import palette as default_palette
+
+        names = default_class_names()
+        palette = default_palette()[: len(names)]
+    person_score = {p.id: float(p.score) for p in base.persons} if base is not None else {}
+    part_score: dict[tuple[int, int], float] = {}
+    for p in base.parts if base is not None else ():
+        key = (p.person_id or 0, p.label)
+        part_score[key] = max(part_score.get(key, float("-inf")), float(p.score))
+    shape = labels.shape
+    instances = instances_from_maps(labels, persons)
+    parts: list[Part] = []
+    for inst in instances:
+        if inst.label == 0:
+            continue
+        name = names[inst.label] if inst.label < len(names) else str(inst.label)
+        parts.append(Part(id=len(parts) + 1, label=inst.label, name=name,
+                          score=part_score.get((inst.person, inst.label), 1.0), mask=_runs(inst, shape),
+                          bbox=inst.bbox, area=inst.area, person_id=inst.person or None))
+    people = [
+        Person(id=inst.person, score=person_score.get(inst.person, 1.0), mask=_runs(inst, shape), bbox=inst.bbox,
+               area=inst.area, part_ids=tuple(p.id for p in parts if p.person_id == inst.person))
+        for inst in instances if inst.label == 0
+    ]
+    return ParsingResult(labels=np.array(labels, dtype=np.uint8), persons=people, parts=parts, class_names=names,
+                         palette=palette, timings=dict(base.timings) if base is not None else {},
+                         model=dict(base.model) if base is not None else {},
+                         notes=list(base.notes) if base is not None else [])

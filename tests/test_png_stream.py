@@ -1,0 +1,42 @@
+"""Streamed PNGs: any reader decodes the same pixels, palette and text as the arrays written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from desktop.png_stream import strips_of, write_png
+
+
+@pytest.mark.parametrize("hw,rows,workers", [((1, 1), 1, 1), ((7, 5), 3, 2), ((300, 257), 64, 2), ((513, 40), 512, 1)])
+def test_rgb_strips_decode_to_the_image(tmp_path, hw, rows, workers):
+    rgb = np.random.default_rng(hw[0]).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    rgb[: hw[0] // 2] //= 16  # flat areas too
+    path = tmp_path / "x.png"
+    write_png(path, hw[1], hw[0], strips_of(rgb, rows), text={"source": "a.jpg", "name": "ümlaut", "wide": "日本"},
+              workers=workers)
+    with Image.open(path) as im:
+        assert im.mode == "RGB" and np.array_equal(np.asarray(im), rgb)
+        assert im.text == {"source": "a.jpg", "name": "ümlaut", "wide": "日本"}
+
+
+def test_indexed_strips_keep_ids_and_palette(tmp_path):
+    ids = np.random.default_rng(1).integers(0, 20, (120, 77), dtype=np.uint8)
+    palette = np.random.default_rng(2).integers(0, 256, (20, 3), dtype=np.uint8)
+    path = tmp_path / "labels.png"
+    write_png(path, 77, 120, strips_of(ids, 50), palette=palette)
+    with Image.open(path) as im:
+        assert im.mode == "P" and np.array_equal(np.asarray(im), ids)
+        table = np.asarray(im.getpalette(), dtype=np.uint8).reshape(-1, 3)
+        assert np.array_equal(table[:20], palette) and len(table) == 256 and not table[20:].any()
+
+
+def test_strips_that_do_not_make_the_image_are_refused(tmp_path):
+    rgb = np.zeros((10, 4, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="rows"):
+        write_png(tmp_path / "short.png", 4, 11, strips_of(rgb, 4))
+    with pytest.raises(ValueError, match="does not fit"):
+        write_png(tmp_path / "wide.png", 5, 10, strips_of(rgb, 4))
+    with pytest.raises(ValueError, match="does not fit"):
+        write_png(tmp_path / "indexed.png", 4, 10, strips_of(rgb, 4), palette=np.zeros((2, 3), dtype=np.uint8))

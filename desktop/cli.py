@@ -41,6 +41,7 @@ from desktop.atomic import clean_stale_temporaries_once
 from desktop.engine.errors import M2FPError
 from desktop.export import ALL_FORMATS, FORMATS, ExportOptions, export_result, output_paths, parse_formats
 from desktop.formats import FormatRun, ImageMaps
+from desktop.i18n import _, ngettext
 from desktop.imageio import DEFAULT_MAX_PIXELS, ImageEntry, list_images, load_image, probe_size, sha256_file
 from desktop.output_names import output_stems
 from desktop.provenance import is_generated_png, outputs_belong_to
@@ -85,9 +86,9 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text.replace("_", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a whole number, got {value}").format(value=repr(text))) from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(_("must be at least 1, got {value}").format(value=value))
     return value
 
 
@@ -102,7 +103,8 @@ def _threads(text: str) -> int:
     limit = THREADS_PER_CORE_MAX * cores
     if value > limit:
         raise argparse.ArgumentTypeError(
-            f"must be at most {limit} ({THREADS_PER_CORE_MAX} x the {cores} CPU cores of this computer), got {value}")
+            _("must be at most {limit} ({per_core} x the {cores} CPU cores of this computer), got {value}").format(
+                limit=limit, per_core=THREADS_PER_CORE_MAX, cores=cores, value=value))
     return value
 
 
@@ -110,11 +112,12 @@ def _max_pixels(text: str) -> int:
     try:
         number = float(text.replace("_", "").replace(",", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels, got {text!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a number of pixels, got {value}").format(value=repr(text))) from None
     if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"expected a number of pixels (0 for no limit), got {text!r}")
+        raise argparse.ArgumentTypeError(_("expected a number of pixels (0 for no limit), got {value}").format(
+            value=repr(text)))
     if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (no limit) or more, got {text!r}")
+        raise argparse.ArgumentTypeError(_("must be 0 (no limit) or more, got {value}").format(value=repr(text)))
     return int(number)
 
 
@@ -122,9 +125,9 @@ def _opacity(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(_("expected a number between 0 and 1, got {value}").format(value=repr(text))) from None
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+        raise argparse.ArgumentTypeError(_("must be between 0 and 1, got {value}").format(value=value))
     return value
 
 
@@ -136,54 +139,64 @@ def _formats(text: str) -> frozenset[str]:
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
+    from desktop.cli_language import WideTextHelpFormatter
+
     p = argparse.ArgumentParser(
-        prog="python -m desktop.cli",
-        description=f"{APP_NAME}: parse people in images (CPU) and write label maps, colour maps, overlays and JSON.",
-        epilog="Exit codes: 0 all parsed or skipped, 1 some images failed, 2 usage/model/output error, 130 interrupted. "
-               "Other commands: 'report FILE [--format csv|json]', 'export WORKSPACE --out DIR' and "
-               "'compare ROOT' or 'compare IMAGES LABELS' (python -m desktop.cli report --help, ... compare --help).",
+        prog="python -m desktop.cli", formatter_class=WideTextHelpFormatter,  # Chinese wrapped by columns
+        description=_("{app}: parse people in images (CPU) and write label maps, colour maps, overlays and "
+                      "JSON.").format(app=APP_NAME),
+        epilog=_("Exit codes: 0 all parsed or skipped, 1 some images failed, 2 usage/model/output error, 130 "
+                 "interrupted. Other commands: 'report FILE [--format csv|json]', 'export WORKSPACE --out DIR' and "
+                 "'compare ROOT' or 'compare IMAGES LABELS' (python -m desktop.cli report --help, ... compare "
+                 "--help)."),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
-                   help="image files and/or folders (images are recognised by content, not extension)")
+                   help=_("image files and/or folders (images are recognised by content, not extension)"))
     p.add_argument("--out", "-o", type=Path, metavar="DIR",
-                   help="output folder (created if needed); optional with --workspace")
+                   help=_("output folder (created if needed); optional with --workspace"))
     p.add_argument("--workspace", type=Path, metavar="FILE",
-                   help="parse into this review workspace (.m2fpws, created if needed), reusing the stored result "
-                        "of every unchanged image parsed with the same model: a second run parses nothing")
+                   help=_("parse into this review workspace (.m2fpws, created if needed), reusing the stored result "
+                          "of every unchanged image parsed with the same model: a second run parses nothing"))
     p.add_argument("--model", type=Path, metavar="DIR",
-                   help="model folder (configuration.json + pytorch_model.pt); default: M2FP_MODEL_DIR, "
-                        "else the folder chosen in the desktop application, else the usual search "
-                        "(models/ beside the application, the user cache)")
+                   help=_("model folder (configuration.json + pytorch_model.pt); default: M2FP_MODEL_DIR, "
+                          "else the folder chosen in the desktop application, else the usual search "
+                          "(models/ beside the application, the user cache)"))
     p.add_argument("--recursive", "-r", action="store_true",
-                   help="also scan subfolders of input folders, mirroring them under --out")
+                   help=_("also scan subfolders of input folders, mirroring them under --out"))
     p.add_argument("--formats", type=_formats, default=frozenset(FORMATS), metavar="LIST",
-                   help=f"comma-separated outputs among {','.join(ALL_FORMATS)}, or all; cihp, cvat, cvat-mask, "
-                        f"coco and labelme go to their own subfolder of --out (default: {','.join(FORMATS)})")
+                   help=_("comma-separated outputs among {formats}, or all; cihp, cvat, cvat-mask, coco and labelme "
+                          "go to their own subfolder of --out (default: {default})").format(
+                       formats=",".join(ALL_FORMATS), default=",".join(FORMATS)))
     p.add_argument("--classes", metavar="LIST",
-                   help="only draw these classes (names or ids, comma-separated) in colour and overlay images")
-    p.add_argument("--opacity", type=_opacity, default=0.5, metavar="0..1", help="overlay colour opacity, 0..1 (default 0.5)")
+                   help=_("only draw these classes (names or ids, comma-separated) in colour and overlay images"))
+    p.add_argument("--opacity", type=_opacity, default=0.5, metavar="0..1",
+                   help=_("overlay colour opacity, 0..1 (default 0.5)"))
     p.add_argument("--skip-existing", action="store_true",
-                   help="skip images whose requested outputs all exist (resume); otherwise outputs are replaced")
+                   help=_("skip images whose requested outputs all exist (resume); otherwise outputs are replaced"))
     p.add_argument("--max-pixels", type=_max_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
-                   help=f"refuse images larger than N pixels, checked before decoding (default {DEFAULT_MAX_PIXELS:,}; 0 = no limit)")
-    p.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto", help="inference runtime (default auto)")
-    p.add_argument("--precision", choices=("exact", "fast"), default="exact", help="numerical precision (default exact)")
+                   help=_("refuse images larger than N pixels, checked before decoding (default {default}; 0 = no "
+                          "limit)").format(default=f"{DEFAULT_MAX_PIXELS:,}"))
+    p.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto",
+                   help=_("inference runtime (default auto)"))
+    p.add_argument("--precision", choices=("exact", "fast"), default="exact",
+                   help=_("numerical precision (default exact)"))
     p.add_argument("--threads", type=_threads, metavar="N",
-                   help="CPU threads for inference, at most 4 per CPU core (default: the runtime's choice)")
+                   help=_("CPU threads for inference, at most 4 per CPU core (default: the runtime's choice)"))
     p.add_argument("--streams", type=_positive_int, metavar="N",
-                   help="images in the network at once, sharing the threads (OpenVINO only; default 1, "
-                        "measured fastest on 2 cores; more can pay on machines with many cores)")
+                   help=_("images in the network at once, sharing the threads (OpenVINO only; default 1, "
+                          "measured fastest on 2 cores; more can pay on machines with many cores)"))
     p.add_argument("--sequential", action="store_true",
-                   help="one image at a time: decoding and writing do not overlap the network "
-                        "(slower, holds one image in memory instead of three)")
+                   help=_("one image at a time: decoding and writing do not overlap the network "
+                          "(slower, holds one image in memory instead of three)"))
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="run the batch on a Ray cluster: 'auto' (the cluster this computer is part of), "
-                        "ray://HOST:PORT, or no address for a Ray instance on this computer (then put "
-                        "--ray after the inputs); inputs and --out must be folders every node sees. "
-                        "Needs: pip install -r requirements-cluster.txt")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only failures")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+                   help=_("run the batch on a Ray cluster: 'auto' (the cluster this computer is part of), "
+                          "ray://HOST:PORT, or no address for a Ray instance on this computer (then put "
+                          "--ray after the inputs); inputs and --out must be folders every node sees. "
+                          "Needs: pip install -r requirements-cluster.txt"))
+    p.add_argument("--quiet", "-q", action="store_true", help=_("print only failures"))
+    p.add_argument("--debug", action="store_true", help=_("show tracebacks of unexpected errors"))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                   help=_("show the version number and exit"))
     return p
 
 
@@ -205,7 +218,8 @@ def _visible_classes(spec: str | None):
         elif token.casefold() in by_name:
             ids.append(by_name[token.casefold()])
         else:
-            raise UsageError(f"unknown class {token!r} in --classes (known: {', '.join(names)})")
+            raise UsageError(_("unknown class {name} in --classes (known: {known})").format(
+                name=repr(token), known=", ".join(names)))
     return visibility(ids, len(names))
 
 
@@ -214,14 +228,16 @@ def _visible_classes(spec: str | None):
 def prepare_output_dir(out: Path) -> None:
     """Create ``out`` and prove it is writable, so a bad --out fails before any work."""
     if out.exists() and not out.is_dir():
-        raise UsageError(f'Output folder "{out}" cannot be used: a file with that name already exists.')
+        raise UsageError(_('Output folder "{path}" cannot be used: a file with that name already exists.').format(
+            path=out))
     try:
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=out, prefix=f".m2fp-write-test-{os.getpid()}-"):
             pass
     except OSError as exc:
-        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
-        raise UsageError(f'Output folder "{out}" cannot be written: {reason}.') from None
+        reason = _("permission denied") if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        raise UsageError(_('Output folder "{path}" cannot be written: {reason}.').format(path=out, reason=reason)) \
+            from None
 
 
 def _real(path: Path) -> Path | None:
@@ -288,8 +304,8 @@ def plan_jobs(entries: Sequence[ImageEntry], out: Path, explicit: set[Path]) -> 
         for output in job.outputs(frozenset(FORMATS)).values():
             victim = inputs.get(folder / output.name)
             if victim is not None and victim is not job:
-                job.error = (f'its outputs would replace "{victim.entry.path}", one of the input images; '
-                             "choose another output folder.")
+                job.error = _('its outputs would replace "{path}", one of the input images; choose another '
+                              "output folder.").format(path=victim.entry.path)
                 break
     return jobs
 
@@ -345,11 +361,11 @@ class Reporter:
             self.bar.set_postfix_str(printable(path.name)[-40:], refresh=False)
             self.bar.update(1)
             if failed:
-                self.bar.write(f"FAILED {status}", file=self.stream)
+                self.bar.write(_("FAILED {status}").format(status=status), file=self.stream)
         elif self.quiet:
             return  # failures are listed once, in the summary
         elif failed:
-            print(f"[{self.done}/{self.total}] FAILED {status}", file=self.stream, flush=True)
+            print(f"[{self.done}/{self.total}] " + _("FAILED {status}").format(status=status), file=self.stream, flush=True)
         else:
             print(f"[{self.done}/{self.total}] {printable(path)}: {status}", file=self.stream, flush=True)
 
@@ -368,7 +384,7 @@ def _isatty(stream: TextIO) -> bool:
 def _failure_text(path: Path, message: str) -> str:
     """One line naming the file, safe for a terminal (see :mod:`desktop.terminal_text`)."""
     name = printable(path)
-    message = " ".join(printable(message).split()) or "unknown error"
+    message = " ".join(printable(message).split()) or _("unknown error")
     return message if name in message else f'"{name}": {message}'
 
 
@@ -397,12 +413,14 @@ def write_outputs(job: Job, image, result, seconds: float, options: ExportOption
     try:
         export_result(result, image, job.out_dir, options, stem=job.stem, sha256=digest)
     except OSError as exc:
-        raise OSError(f"cannot write the outputs to \"{job.out_dir}\": {exc.strerror or exc}") from exc
+        raise OSError(_('cannot write the outputs to "{path}": {reason}').format(path=job.out_dir,
+                                                                                 reason=exc.strerror or exc)) from exc
     if formats:
         formats.add(ImageMaps.from_result(result, name=job.entry.relative.as_posix(), stem=format_key(job),
                                           image_path=job.entry.path))
     persons = len(result.persons)
-    status = f"parsed in {time.perf_counter() - t0:.2f} s, {persons} person{'s' if persons != 1 else ''}"
+    status = ngettext("parsed in {seconds} s, {n} person", "parsed in {seconds} s, {n} persons", persons).format(
+        seconds=f"{time.perf_counter() - t0:.2f}", n=persons)
     if image.notes:
         status += f" ({'; '.join(image.notes)})"
     return status
@@ -450,7 +468,7 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, options: ExportOptions) -
     kept: list[Job] = []
     for job in jobs:
         if not job.entry.ok or job.error:
-            summary.failed.append((job.entry.path, job.entry.error or job.error or "cannot be read"))
+            summary.failed.append((job.entry.path, job.entry.error or job.error or _("cannot be read")))
             continue
         done = _already_done(job, options.formats) if args.skip_existing else None
         if done and formats and not formats.has(format_key(job)):
@@ -468,25 +486,26 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, options: ExportOptions) -
     for path, reason in summary.failed:
         reporter.image(path, _failure_text(path, reason), failed=True)
     for path in summary.skipped:
-        reporter.image(path, "skipped (outputs exist)")
+        reporter.image(path, _("skipped (outputs exist)"))
     if not todo:
         reporter.close()
         _finish_formats(formats, kept, jobs, args.out, summary)
         return summary, EXIT_FAILED if summary.failed else EXIT_OK
-    reporter.info("Loading the model...")
+    reporter.info(_("Loading the model..."))
     try:
         parser = _load_parser(args)
     except M2FPError as exc:
         reporter.close()
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return summary, EXIT_USAGE
     except Exception as exc:
         reporter.close()
         log.debug("model loading failed", exc_info=True)
-        print(f"error: the model could not be loaded: {type(exc).__name__}: {printable(exc)}", file=sys.stderr)
+        print(_("error: the model could not be loaded: {reason}").format(
+            reason=f"{type(exc).__name__}: {printable(exc)}"), file=sys.stderr)
         return summary, EXIT_USAGE
     info = getattr(parser, "info", {}) or {}
-    reporter.info("Model: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    reporter.info(_("Model: {details}").format(details=", ".join(f"{k} {v}" for k, v in info.items())))
     todo = order_by_input_size(todo, parser, args.max_pixels)
     batch = None
     try:
@@ -502,17 +521,18 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, options: ExportOptions) -
                 summary.failed.append((path, str(exc)))
                 reporter.image(path, _failure_text(path, str(exc)), failed=True)
             except MemoryError:
-                summary.failed.append((path, "not enough memory to parse this image"))
-                reporter.image(path, _failure_text(path, "not enough memory to parse this image"), failed=True)
+                summary.failed.append((path, _("not enough memory to parse this image")))
+                reporter.image(path, _failure_text(path, _("not enough memory to parse this image")), failed=True)
             except Exception as exc:  # a bug: report it like any failure, keep the batch going
                 log.debug("unexpected error on %s", path, exc_info=True)
-                reason = f"unexpected error: {type(exc).__name__}: {exc}"
+                reason = _("unexpected error: {reason}").format(reason=f"{type(exc).__name__}: {exc}")
                 summary.failed.append((path, reason))
                 reporter.image(path, _failure_text(path, reason), failed=True)
             else:
                 summary.parsed.append(path)
                 if id(job) in foreign:
-                    status += "; the outputs found under its names were made from another file and were replaced"
+                    status = _("{status}; the outputs found under its names were made from another file and were replaced").format(
+                        status=status)
                 reporter.image(path, status)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -560,23 +580,25 @@ def _finish_formats(formats: FormatRun, kept: Sequence[Job], jobs: Sequence[Job]
         formats.finish([format_key(job) for job in jobs])
     except (M2FPError, OSError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        summary.failed.append((out, f"the interchange formats could not be completed: {reason}"))
+        summary.failed.append((out, _("the interchange formats could not be completed: {reason}").format(reason=reason)))
 
 
 def print_summary(summary: Summary, out: Path, seconds: float, quiet: bool) -> None:
     if summary.failed:
-        print(f"{len(summary.failed)} image(s) failed:", file=sys.stderr)
+        n_failed = len(summary.failed)
+        print(ngettext("{n} image failed:", "{n} images failed:", n_failed).format(n=n_failed), file=sys.stderr)
         for path, reason in summary.failed:
             print(f"  - {_failure_text(path, reason)}", file=sys.stderr)
     if quiet and not summary.failed and not summary.interrupted:
         return
     stream = sys.stderr if quiet else sys.stdout
-    head = "Interrupted" if summary.interrupted else "Done"
-    print(
-        f"{head} in {seconds:.1f} s: {len(summary.parsed)} parsed, {len(summary.skipped)} skipped, "
-        f"{len(summary.failed)} failed. Outputs in \"{printable(out)}\".",
-        file=stream,
-    )
+    counts = {"seconds": f"{seconds:.1f}", "parsed": len(summary.parsed), "skipped": len(summary.skipped),
+              "failed": len(summary.failed), "path": printable(out)}
+    if summary.interrupted:
+        text = _('Interrupted in {seconds} s: {parsed} parsed, {skipped} skipped, {failed} failed. Outputs in "{path}".')
+    else:
+        text = _('Done in {seconds} s: {parsed} parsed, {skipped} skipped, {failed} failed. Outputs in "{path}".')
+    print(text.format(**counts), file=stream)
 
 
 def _tolerant_output() -> None:
@@ -593,6 +615,9 @@ def _tolerant_output() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (see module docstring)."""
     _tolerant_output()
+    from desktop.cli_language import init_cli_language
+
+    init_cli_language()  # as the window does: M2FP_LANG, View ▸ Language, the system's; argparse included
     from desktop.cli_commands import run_command  # report, export: see desktop.cli_commands for the rule
 
     code = run_command(sys.argv[1:] if argv is None else argv)
@@ -608,16 +633,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workspace is not None and args.ray is not None:
         # Hook for issue 19: desktop.cluster_ray.RayBatch.outcomes(collect=True) brings each result
         # back to the driver; cli_workspace._parse is where it would be stored.
-        print("error: --ray cannot fill a workspace yet: run the batch with --ray --out DIR, or with "
-              "--workspace on one computer.", file=sys.stderr)
+        print(_("error: --ray cannot fill a workspace yet: run the batch with --ray --out DIR, or with "
+                "--workspace on one computer."), file=sys.stderr)
         return EXIT_USAGE
     if args.workspace is not None:
         from desktop.cli_workspace import run_batch
 
         return run_batch(args)
     if args.out is None:
-        print("error: say where the results go: --out DIR (output files), --workspace FILE (a review "
-              "workspace), or both.", file=sys.stderr)
+        print(_("error: say where the results go: --out DIR (output files), --workspace FILE (a review "
+                "workspace), or both."), file=sys.stderr)
         return EXIT_USAGE
     started = time.perf_counter()
     try:
@@ -626,15 +651,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         explicit = {p.absolute() for p in args.inputs if not p.is_dir()}
         jobs = plan_jobs(list_images(args.inputs, recursive=args.recursive), args.out, explicit)
     except (UsageError, ValueError) as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return EXIT_USAGE
     if not jobs:
-        print("No images found in: " + ", ".join(f'"{printable(p)}"' for p in args.inputs), file=sys.stderr)
+        print(_("No images found in: {folders}").format(folders=", ".join(f'"{printable(p)}"' for p in args.inputs)),
+              file=sys.stderr)
         return EXIT_OK
     try:
         summary, code = run(jobs, args, options)
     except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+        print(_("Interrupted."), file=sys.stderr)
         return EXIT_INTERRUPTED
     if code == EXIT_USAGE:
         return code

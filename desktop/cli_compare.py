@@ -28,7 +28,9 @@ from pathlib import Path
 
 from desktop import cli
 from desktop.atomic import atomic_write_text
+from desktop.cli_language import WideTextRawDescriptionHelpFormatter
 from desktop.engine.errors import M2FPError
+from desktop.i18n import N_, _, ngettext
 from desktop.imageio import DEFAULT_MAX_PIXELS, load_image, sha256_file
 from desktop.review.annotations import AnnotatedImage, AnnotationError, AnnotationSet
 from desktop.review.compare import Agreement, DatasetComparison, confusion_matrix, disagreement_counts
@@ -38,7 +40,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DEFINITIONS", "compare_main", "comparison_csv"]
 
-DEFINITIONS = """\
+#: Marked for the catalog; shown translated (``_(DEFINITIONS)``).
+DEFINITIONS = N_("""\
 Definitions (all figures are fractions from 0 to 1):
   The confusion matrix of an image counts, for every pair (annotated class, model's class),
   the pixels where the annotation says the first and the model the second (20 x 20 classes,
@@ -51,43 +54,46 @@ Definitions (all figures are fractions from 0 to 1):
                        annotation not, FN the annotation calls c and the model not
   mIoU                 mean IoU over the classes that occur in the annotation or the prediction
 An image's figures are the same computed from its own matrix. Images are listed worst first:
-lowest mIoU, then lowest pixel accuracy."""
+lowest mIoU, then lowest pixel accuracy.""")
 
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m desktop.cli compare",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Compare the model with existing annotations: per image the pixel accuracy and mIoU (worst\n"
-                    "first); for the dataset the pixel accuracy, mean class accuracy, IoU per class and mIoU.\n\n"
-                    "  compare ROOT            a CIHP folder: ROOT/Images (photos), ROOT/Category_ids (class ids)\n"
-                    "  compare IMAGES LABELS   photos, and label PNGs of the same names (LABELS/NAME.png for\n"
-                    "                          IMAGES/NAME.jpg): indexed or grey (the value is the class id), or\n"
-                    "                          RGB in the CIHP palette",
-        epilog=DEFINITIONS + "\n\nExit codes: 0 every image compared, 1 some failed (each is listed with its "
-                             "reason), 2 usage, model or workspace error, 130 interrupted.")
-    p.add_argument("first", type=Path, metavar="ROOT|IMAGES", help="a CIHP folder, or a photo folder")
-    p.add_argument("labels", type=Path, nargs="?", metavar="LABELS", help="the label folder (with a photo folder)")
-    p.add_argument("--model", type=Path, metavar="DIR", help="model folder (default: as for parsing)")
+        formatter_class=WideTextRawDescriptionHelpFormatter,
+        description=_("Compare the model with existing annotations: per image the pixel accuracy and mIoU (worst\n"
+                      "first); for the dataset the pixel accuracy, mean class accuracy, IoU per class and mIoU.\n\n"
+                      "  compare ROOT            a CIHP folder: ROOT/Images (photos), ROOT/Category_ids (class ids)\n"
+                      "  compare IMAGES LABELS   photos, and label PNGs of the same names (LABELS/NAME.png for\n"
+                      "                          IMAGES/NAME.jpg): indexed or grey (the value is the class id), or\n"
+                      "                          RGB in the CIHP palette"),
+        epilog=_(DEFINITIONS) + "\n\n" + _("Exit codes: 0 every image compared, 1 some failed (each is listed with "
+                                            "its reason), 2 usage, model or workspace error, 130 interrupted."))
+    p.add_argument("first", type=Path, metavar="ROOT|IMAGES", help=_("a CIHP folder, or a photo folder"))
+    p.add_argument("labels", type=Path, nargs="?", metavar="LABELS", help=_("the label folder (with a photo folder)"))
+    p.add_argument("--model", type=Path, metavar="DIR", help=_("model folder (default: as for parsing)"))
     p.add_argument("--workspace", type=Path, metavar="FILE",
-                   help="review workspace (.m2fpws, created if needed): reuse the results stored there, store new "
-                        "ones with their doubt score, and store each image's figures for the window's list")
+                   help=_("review workspace (.m2fpws, created if needed): reuse the results stored there, store new "
+                          "ones with their doubt score, and store each image's figures for the window's list"))
     p.add_argument("--csv", type=Path, metavar="FILE",
-                   help="write the figures as CSV: first a '(dataset)' row, then one row per image, worst first")
+                   help=_("write the figures as CSV: first a '(dataset)' row, then one row per image, worst first"))
     p.add_argument("--json", type=Path, metavar="FILE",
-                   help='write {"dataset": {"pixel_accuracy", "mean_accuracy", "miou", "class_iou": {name: value}}, '
-                        '"images": [{"file", "pixel_accuracy", "miou"}, ...]} with images worst first')
-    p.add_argument("--recursive", "-r", action="store_true", help="also take photos in subfolders")
+                   help=_('write {{"dataset": {{"pixel_accuracy", "mean_accuracy", "miou", "class_iou": {{name: '
+                          'value}}}}, "images": [{{"file", "pixel_accuracy", "miou"}}, ...]}} with images worst '
+                          'first').format())
+    p.add_argument("--recursive", "-r", action="store_true", help=_("also take photos in subfolders"))
     p.add_argument("--worst", type=int, default=10, metavar="N",
-                   help="list the N worst images at the end (default 10)")
+                   help=_("list the N worst images at the end (default 10)"))
     p.add_argument("--max-pixels", type=cli._max_pixels, default=DEFAULT_MAX_PIXELS, metavar="N",
-                   help=f"refuse photos and label images larger than N pixels (default {DEFAULT_MAX_PIXELS:,}; "
-                        "0 = no limit)")
-    p.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto", help="inference runtime")
-    p.add_argument("--precision", choices=("exact", "fast"), default="exact", help="numerical precision")
-    p.add_argument("--threads", type=cli._threads, metavar="N", help="CPU threads for inference")
-    p.add_argument("--quiet", "-q", action="store_true", help="no line per image: failures and the figures only")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+                   help=_("refuse photos and label images larger than N pixels (default {default}; "
+                          "0 = no limit)").format(default=f"{DEFAULT_MAX_PIXELS:,}"))
+    p.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto",
+                   help=_("inference runtime"))
+    p.add_argument("--precision", choices=("exact", "fast"), default="exact",
+                   help=_("numerical precision"))
+    p.add_argument("--threads", type=cli._threads, metavar="N", help=_("CPU threads for inference"))
+    p.add_argument("--quiet", "-q", action="store_true", help=_("no line per image: failures and the figures only"))
+    p.add_argument("--debug", action="store_true", help=_("show tracebacks of unexpected errors"))
     return p
 
 
@@ -121,20 +127,24 @@ def comparison_csv(comparison: DatasetComparison) -> str:
 def _print_figures(comparison: DatasetComparison, worst: int, failed: int, seconds: float,
                    interrupted: bool) -> None:
     d = comparison.dataset()
-    head = "Interrupted" if interrupted else "Done"
-    print(f"{head} in {seconds:.1f} s: {len(comparison.images)} image(s) compared, {failed} failed.")
+    n = len(comparison.images)
+    text = (ngettext("Interrupted in {seconds} s: {n} image compared, {failed} failed.",
+                     "Interrupted in {seconds} s: {n} images compared, {failed} failed.", n) if interrupted else
+            ngettext("Done in {seconds} s: {n} image compared, {failed} failed.",
+                     "Done in {seconds} s: {n} images compared, {failed} failed.", n))
+    print(text.format(seconds=f"{seconds:.1f}", n=n, failed=failed))
     if not comparison.images:
         return
-    print("Dataset (one confusion matrix over all images, background included):")
-    print(f"  pixel accuracy       {_pct(d.pixel_accuracy)}")
-    print(f"  mean class accuracy  {_pct(d.mean_accuracy)}")
+    print(_("Dataset (one confusion matrix over all images, background included):"))
+    print(_("  pixel accuracy       {value}").format(value=_pct(d.pixel_accuracy)))
+    print(_("  mean class accuracy  {value}").format(value=_pct(d.mean_accuracy)))
     print(f"  mIoU                 {_pct(d.miou)}")
-    print("  IoU per class:")
+    print(_("  IoU per class:"))
     width = max(len(n) for n in comparison.class_names)
     for name, value in d.class_iou_by_name(comparison.class_names).items():
-        print(f"    {name:<{width}}  {_pct(value) if value is not None else '- (in neither)'}")
+        print(f"    {name:<{width}}  {_pct(value) if value is not None else _('- (in neither)')}")
     if worst > 0:
-        print("Worst images (mIoU, pixel accuracy, file):")
+        print(_("Worst images (mIoU, pixel accuracy, file):"))
         for f in comparison.worst_first()[:worst]:
             print(f"  {_pct(f.miou):>9}  {_pct(f.pixel_accuracy):>9}  {printable(f.file)}")
 
@@ -149,7 +159,7 @@ def _write_outputs(args: argparse.Namespace, comparison: DatasetComparison) -> l
         try:
             atomic_write_text(path, text())
         except OSError as exc:
-            problems.append((path, f"cannot be written: {exc.strerror or exc}"))
+            problems.append((path, _("cannot be written: {reason}").format(reason=exc.strerror or exc)))
     return problems
 
 
@@ -179,8 +189,8 @@ class _Run:
         AnnotationError / ValueError. Called by one thread at a time (the caller's, then the
         pipeline's write thread)."""
         if tuple(result.class_names) != tuple(self.names):
-            raise ValueError("the model's classes are not the 20 CIHP classes the annotation uses; the two cannot "
-                             "be compared")
+            raise ValueError(_("the model's classes are not the 20 CIHP classes the annotation uses; the two cannot "
+                               "be compared"))
         labels = result.labels
         ann = self.aset.load(item, image_size=(labels.shape[1], labels.shape[0]), max_pixels=self.args.max_pixels)
         conf = confusion_matrix(ann.labels, labels, len(self.names))
@@ -192,7 +202,7 @@ class _Run:
                        "mean_accuracy": fig.mean_accuracy, "model": self.model_key,
                        "disagreement": {self.names[c]: int(k) for c, k in enumerate(counts.tolist()) if k}}
             self.ws.set_comparison(iid, self.aset.source, fig.pixel_accuracy, fig.miou, conf, details)
-        return f"pixel accuracy {_pct(fig.pixel_accuracy)}, mIoU {_pct(fig.miou)}"
+        return _("pixel accuracy {accuracy}, mIoU {miou}").format(accuracy=_pct(fig.pixel_accuracy), miou=_pct(fig.miou))
 
     def guarded(self, item: AnnotatedImage, fn) -> None:
         """Run ``fn()`` for one image and report its status (``fn``'s return value, when any):
@@ -204,10 +214,10 @@ class _Run:
         except (AnnotationError, M2FPError, OSError, ValueError) as exc:
             self.fail(item.path, str(exc))
         except MemoryError:
-            self.fail(item.path, "not enough memory to compare this image")
+            self.fail(item.path, _("not enough memory to compare this image"))
         except Exception as exc:  # a bug: reported like any failure, the run goes on
             log.debug("unexpected error on %s", item.path, exc_info=True)
-            self.fail(item.path, f"unexpected error: {type(exc).__name__}: {exc}")
+            self.fail(item.path, _("unexpected error: {reason}").format(reason=f"{type(exc).__name__}: {exc}"))
 
     # -- stored results ------------------------------------------------------------------------
     def stored_result(self, item: AnnotatedImage):
@@ -223,12 +233,12 @@ class _Run:
         from desktop.review.doubt import paste_threshold_of, store_doubt
         from desktop.review.model_key import ModelIdentity
 
-        self.reporter.info("Loading the model...")
+        self.reporter.info(_("Loading the model..."))
         try:
             parser = cli._load_parser(self.args)
         except Exception as exc:
             reason = str(exc) if isinstance(exc, M2FPError) else f"{type(exc).__name__}: {exc}"
-            print(f"error: the model could not be loaded: {printable(reason)}", file=sys.stderr)
+            print(_("error: the model could not be loaded: {reason}").format(reason=printable(reason)), file=sys.stderr)
             return cli.EXIT_USAGE
         model = ModelIdentity.of_parser(parser) if self.ws is not None else None
         self.model_key = model.key if model is not None else self.model_key
@@ -284,19 +294,20 @@ def _open_workspace(run: _Run, items: list[AnnotatedImage]) -> int | None:
         run.model_key = run.expected.key
     except (M2FPError, OSError) as exc:
         # No model here: the results the workspace shows are reused, whatever model made them.
-        print(f"note: {printable(exc)} The results stored in the workspace are used as they are.", file=sys.stderr)
+        print(_("note: {message} The results stored in the workspace are used as they are.").format(
+            message=printable(exc)), file=sys.stderr)
     return None
 
 
 def _check_output_files(args: argparse.Namespace) -> str | None:
     if args.csv is not None and args.json is not None and args.csv.absolute() == args.json.absolute():
-        return "--csv and --json name the same file; give two different files."
+        return _("--csv and --json name the same file; give two different files.")
     for path in (args.csv, args.json):
         if path is not None:
             if path.is_dir():
-                return f'"{path}" is a folder; give a file name.'
+                return _('"{path}" is a folder; give a file name.').format(path=path)
             if not path.absolute().parent.is_dir():
-                return f'The folder of "{path}" does not exist.'
+                return _('The folder of "{path}" does not exist.').format(path=path)
     return None
 
 
@@ -311,16 +322,16 @@ def compare_main(argv: Sequence[str]) -> int:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
     problem = _check_output_files(args)
     if problem:
-        print(f"error: {printable(problem)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(problem)), file=sys.stderr)
         return cli.EXIT_USAGE
     started = time.perf_counter()
     try:
         aset = AnnotationSet.open(args.first, args.labels, recursive=args.recursive)
     except AnnotationError as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     if not aset.items and not aset.problems:
-        print(f'No images found in "{printable(aset.images_root)}".', file=sys.stderr)
+        print(_('No images found in "{path}".').format(path=printable(aset.images_root)), file=sys.stderr)
         return cli.EXIT_OK
     reporter = cli.Reporter(len(aset.items) + len(aset.problems), args.quiet)
     run = _Run(args, aset, None, reporter)
@@ -359,17 +370,18 @@ def compare_main(argv: Sequence[str]) -> int:
     if code is not None:
         return code
     if run.failed:
-        print(f"{len(run.failed)} image(s) failed:", file=sys.stderr)
+        print(ngettext("{n} image failed:", "{n} images failed:", len(run.failed)).format(n=len(run.failed)),
+              file=sys.stderr)
         for path, reason in run.failed:
             print(f"  - {cli._failure_text(path, reason)}", file=sys.stderr)
     _print_figures(run.comparison, args.worst, len(run.failed), time.perf_counter() - started, interrupted)
     if interrupted:
-        print("Interrupted: no CSV or JSON written (the figures would cover only part of the images).",
+        print(_("Interrupted: no CSV or JSON written (the figures would cover only part of the images)."),
               file=sys.stderr)
         return cli.EXIT_INTERRUPTED
     problems = _write_outputs(args, run.comparison)
     for path, reason in problems:
-        print(f'error: "{printable(path)}" {reason}', file=sys.stderr)
+        print(_('error: "{path}" {reason}').format(path=printable(path), reason=reason), file=sys.stderr)
     if problems:
         return cli.EXIT_USAGE
     return cli.EXIT_FAILED if run.failed else cli.EXIT_OK

@@ -26,8 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from desktop import cli
+from desktop.cli_language import WideTextHelpFormatter
 from desktop.engine.errors import M2FPError
 from desktop.export import FORMATS, ExportOptions, export_result
+from desktop.i18n import _, ngettext
 from desktop.imageio import ImageEntry, LoadedImage, list_images, load_image, sha256_file
 from desktop.review.listing import sort_records
 from desktop.review.model_key import ModelIdentity, expected_identity
@@ -53,6 +55,8 @@ class _Exporter:
         self.ws, self.out, self.options, self.skip_existing = ws, out, options, skip_existing
         self.formats = FormatRun(out, options.formats, default_class_names(), palette())
         self.order: list[str] = []
+        #: Whether the last :meth:`write` skipped its image (its status is a translated sentence).
+        self.skipped = False
 
     def write(self, job: cli.Job, image_id: int, result=None, image: LoadedImage | None = None) -> str:
         """Outputs of one image: ``result``/``image`` when just parsed, else from the workspace
@@ -61,6 +65,7 @@ class _Exporter:
         from desktop.provenance import outputs_belong_to
 
         ws, path = self.ws, job.entry.path
+        self.skipped = True
         sha, size, mtime = ws.file_state(image_id)
         key = cli.format_key(job)
         self.order.append(key)
@@ -68,13 +73,14 @@ class _Exporter:
         if result is None or edits is not None:
             found = ws.effective_result(image_id)
             if found is None:
-                return "skipped (not parsed yet)"
+                return _("skipped (not parsed yet)")
             result = found[0]
         outputs = list(job.outputs(frozenset(self.options.formats) & set(FORMATS)).values())
         if (self.skip_existing and sha and outputs and outputs_belong_to(outputs, path, sha)
                 and (not self.formats or self.formats.has(key))):
             self.formats.keep(key)
-            return "skipped (outputs exist)"
+            return _("skipped (outputs exist)")
+        self.skipped = False
         options, note = self.options, ""
         if image is None or image.rgb.shape[:2] != result.labels.shape:
             image, note = self._photo(path, result, sha, size, mtime)
@@ -90,7 +96,8 @@ class _Exporter:
                     if edits is not None else
                     ImageMaps.from_result(result, name=job.entry.relative.as_posix(), stem=key, image_path=path))
             self.formats.add(maps)
-        return ("edited maps exported" if edits is not None else "exported") + note
+        status = _("edited maps exported") if edits is not None else _("exported")
+        return _("{status} ({note})").format(status=status, note=note) if note else status
 
     def _photo(self, path: Path, result, sha: str | None, size: int | None, mtime: int | None
                ) -> tuple[LoadedImage, str]:
@@ -102,12 +109,12 @@ class _Exporter:
         try:
             st = os.stat(path)
             if sha and (st.st_size, st.st_mtime_ns) != (size, mtime) and sha256_file(path) != sha:
-                return stand_in, " (without the overlay: the photo changed since it was parsed)"
+                return stand_in, _("without the overlay: the photo changed since it was parsed")
             image = load_image(path)
         except (OSError, M2FPError):
-            return stand_in, " (without the overlay: the photo cannot be read)"
+            return stand_in, _("without the overlay: the photo cannot be read")
         if image.rgb.shape[:2] != (h, w):
-            return stand_in, " (without the overlay: the photo's size differs from the stored result)"
+            return stand_in, _("without the overlay: the photo's size differs from the stored result")
         return image, ""
 
     def finish(self) -> None:
@@ -121,14 +128,14 @@ def _open_for_writing(path: Path) -> Workspace | None:
     try:
         ws = Workspace.open(path)
     except WorkspaceError as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return None
     if ws.read_only:
-        print(f"error: {printable(ws.read_only_reason)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(ws.read_only_reason)), file=sys.stderr)
         ws.close()
         return None
     for notice in ws.notices:
-        print(f"note: {printable(notice)}", file=sys.stderr)
+        print(_("note: {message}").format(message=printable(notice)), file=sys.stderr)
     return ws
 
 
@@ -169,10 +176,11 @@ def run_batch(args: argparse.Namespace) -> int:
             cli.prepare_output_dir(args.out)
         entries = list_images(args.inputs, recursive=args.recursive)
     except (cli.UsageError, ValueError) as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     if not entries:
-        print("No images found in: " + ", ".join(f'"{printable(p)}"' for p in args.inputs), file=sys.stderr)
+        print(_("No images found in: {folders}").format(folders=", ".join(f'"{printable(p)}"' for p in args.inputs)),
+              file=sys.stderr)
         return cli.EXIT_OK
     ws = _open_for_writing(args.workspace)
     if ws is None:
@@ -180,7 +188,7 @@ def run_batch(args: argparse.Namespace) -> int:
     try:
         return _batch(ws, entries, args, options, started)
     except WorkspaceError as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     finally:
         ws.close()
@@ -201,7 +209,7 @@ def _batch(ws: Workspace, entries: list[ImageEntry], args: argparse.Namespace, o
     try:
         model = _expected_model(args)
     except (M2FPError, OSError) as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     reporter = cli.Reporter(len(jobs), args.quiet)
     exporter = _Exporter(ws, args.out, options, args.skip_existing) if args.out is not None else None
@@ -226,7 +234,7 @@ def _batch(ws: Workspace, entries: list[ImageEntry], args: argparse.Namespace, o
             reused += 1
             summary.skipped.append(path)
             _doubt_if_missing(ws, iid, args)
-            status = "parsed earlier with this model: result kept in the workspace"
+            status = _("parsed earlier with this model: result kept in the workspace")
             if exporter is not None:
                 try:
                     status += "; " + exporter.write(job, iid)
@@ -247,7 +255,8 @@ def _batch(ws: Workspace, entries: list[ImageEntry], args: argparse.Namespace, o
             try:
                 exporter.finish()
             except (M2FPError, OSError) as exc:
-                summary.failed.append((args.out, f"the interchange formats could not be completed: {exc}"))
+                summary.failed.append((args.out, _("the interchange formats could not be completed: {reason}").format(
+                    reason=exc)))
     _print_summary(ws, summary, reused, other, model, args, time.perf_counter() - started)
     if summary.interrupted:
         return cli.EXIT_INTERRUPTED
@@ -258,22 +267,23 @@ def _parse(ws: Workspace, todo: list[cli.Job], ids: dict[int, int], args: argpar
            reporter: cli.Reporter, summary: cli.Summary, exporter: _Exporter | None,
            expected: ModelIdentity) -> int | None:
     """Parse ``todo`` into the workspace; an exit code when the model cannot be loaded."""
-    reporter.info("Loading the model...")
+    reporter.info(_("Loading the model..."))
     try:
         parser = cli._load_parser(args)
     except M2FPError as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     except Exception as exc:
-        print(f"error: the model could not be loaded: {type(exc).__name__}: {printable(exc)}", file=sys.stderr)
+        print(_("error: the model could not be loaded: {reason}").format(
+            reason=f"{type(exc).__name__}: {printable(exc)}"), file=sys.stderr)
         return cli.EXIT_USAGE
     from desktop.review.doubt import paste_threshold_of, store_doubt
 
     paste = paste_threshold_of(parser)
     model = ModelIdentity.of_parser(parser)
     if model.key != expected.key:
-        reporter.info(f"The model runs as {model.describe()} (expected {expected.describe()}); "
-                      "results are stored under what actually ran.")
+        reporter.info(_("The model runs as {model} (expected {expected}); results are stored under what actually "
+                        "ran.").format(model=model.describe(), expected=expected.describe()))
     for job in cli.order_by_input_size(todo, parser, args.max_pixels):
         path, iid = job.entry.path, ids[id(job)]
         t0 = time.perf_counter()
@@ -286,11 +296,12 @@ def _parse(ws: Workspace, todo: list[cli.Job], ids: dict[int, int], args: argpar
             ws.store_result(iid, result, model, sha256=sha or sha256_file(path), size=size, mtime_ns=mtime)
             store_doubt(ws, iid, result, paste)  # never raises: a doubt score never fails an image
             persons = len(result.persons)
-            status = f"parsed in {time.perf_counter() - t0:.2f} s, {persons} person{'s' if persons != 1 else ''}"
+            status = ngettext("parsed in {seconds} s, {n} person", "parsed in {seconds} s, {n} persons", persons).format(
+                seconds=f"{time.perf_counter() - t0:.2f}", n=persons)
             if exporter is not None:
                 status += "; " + exporter.write(job, iid, result, image)
         except (M2FPError, OSError, ValueError, MemoryError) as exc:
-            reason = "not enough memory to parse this image" if isinstance(exc, MemoryError) else str(exc)
+            reason = _("not enough memory to parse this image") if isinstance(exc, MemoryError) else str(exc)
             summary.failed.append((path, reason))
             ws.record_failure(iid, reason)
             reporter.image(path, cli._failure_text(path, reason), failed=True)
@@ -303,21 +314,34 @@ def _parse(ws: Workspace, todo: list[cli.Job], ids: dict[int, int], args: argpar
 def _print_summary(ws: Workspace, summary: cli.Summary, reused: int, other: dict[str, int],
                    model: ModelIdentity, args: argparse.Namespace, seconds: float) -> None:
     if summary.failed:
-        print(f"{len(summary.failed)} image(s) failed:", file=sys.stderr)
+        print(ngettext("{n} image failed:", "{n} images failed:", len(summary.failed)).format(n=len(summary.failed)),
+              file=sys.stderr)
         for path, reason in summary.failed:
             print(f"  - {cli._failure_text(path, reason)}", file=sys.stderr)
     stream = sys.stderr if args.quiet else sys.stdout
     if other:
         known = ws.models()
         names = ", ".join(known[k].describe() if k in known else k for k in other)
-        print(f"{sum(other.values())} image(s) had results from another model ({names}); they were parsed again "
-              f"with {model.describe()}. The earlier results stay in the workspace.", file=stream)
+        n_other = sum(other.values())
+        print(ngettext("{n} image had a result from another model ({models}); it was parsed again with {model}. The "
+                       "earlier result stays in the workspace.",
+                       "{n} images had results from another model ({models}); they were parsed again with {model}. "
+                       "The earlier results stay in the workspace.", n_other).format(
+            n=n_other, models=names, model=model.describe()), file=stream)
     if args.quiet and not summary.failed and not summary.interrupted:
         return
-    head = "Interrupted" if summary.interrupted else "Done"
-    where = f' Outputs in "{printable(args.out)}".' if args.out is not None else ""
-    print(f"{head} in {seconds:.1f} s: {len(summary.parsed)} parsed, {reused} reused from the workspace, "
-          f"{len(summary.failed)} failed. Workspace \"{printable(ws.path)}\".{where}", file=stream)
+    counts = {"seconds": f"{seconds:.1f}", "parsed": len(summary.parsed), "reused": reused,
+              "failed": len(summary.failed), "workspace": printable(ws.path)}
+    if summary.interrupted:
+        text = _('Interrupted in {seconds} s: {parsed} parsed, {reused} reused from the workspace, {failed} failed. '
+                 'Workspace "{workspace}".')
+    else:
+        text = _('Done in {seconds} s: {parsed} parsed, {reused} reused from the workspace, {failed} failed. '
+                 'Workspace "{workspace}".')
+    text = text.format(**counts)
+    if args.out is not None:
+        text += " " + _('Outputs in "{path}".').format(path=printable(args.out))
+    print(text, file=stream)
 
 
 # --------------------------------------------------------------------------- report
@@ -325,11 +349,11 @@ def _print_summary(ws: Workspace, summary: cli.Summary, reused: int, other: dict
 def report_main(argv: Sequence[str]) -> int:
     """``report FILE [--format csv|json]``: the review report on standard output."""
     p = argparse.ArgumentParser(
-        prog="python -m desktop.cli report",
-        description="Print one row per image of a review workspace: path, status, note, reviewer, reviewed at, "
-                    "persons, edited, model, changed since review. The workspace is opened read-only.")
-    p.add_argument("workspace", type=Path, metavar="FILE", help="the workspace (.m2fpws)")
-    p.add_argument("--format", choices=REPORT_FORMATS, default="csv", help="csv (default) or json")
+        prog="python -m desktop.cli report", formatter_class=WideTextHelpFormatter,
+        description=_("Print one row per image of a review workspace: path, status, note, reviewer, reviewed at, "
+                      "persons, edited, model, changed since review. The workspace is opened read-only."))
+    p.add_argument("workspace", type=Path, metavar="FILE", help=_("the workspace (.m2fpws)"))
+    p.add_argument("--format", choices=REPORT_FORMATS, default="csv", help=_("csv (default) or json"))
     try:
         args = p.parse_args(list(argv))
     except SystemExit as exc:
@@ -338,7 +362,7 @@ def report_main(argv: Sequence[str]) -> int:
         with Workspace.open(args.workspace, read_only=True) as ws:
             text = format_report(report_rows(ws), args.format)
     except WorkspaceError as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -355,27 +379,29 @@ def _statuses(text: str) -> frozenset[Status]:
                 out.add(Status(token))
             except ValueError:
                 raise argparse.ArgumentTypeError(
-                    f"unknown status {token!r} (choose from {', '.join(s.value for s in Status)})") from None
+                    _("unknown status {name} (choose from {choices})").format(
+                        name=repr(token), choices=", ".join(s.value for s in Status))) from None
     return frozenset(out)
 
 
 def export_main(argv: Sequence[str]) -> int:
     """``export WORKSPACE --out DIR [--formats ...]``: what the workspace holds, no parsing."""
     p = argparse.ArgumentParser(
-        prog="python -m desktop.cli export",
-        description="Write the outputs of every parsed image of a review workspace, without parsing: the "
-                    "reviewer's edited maps where an image was edited, the model's result elsewhere. Each JSON "
-                    "carries the image's review status and note. The workspace is opened read-only.")
-    p.add_argument("workspace", type=Path, metavar="WORKSPACE", help="the workspace (.m2fpws)")
-    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help="output folder (created if needed)")
+        prog="python -m desktop.cli export", formatter_class=WideTextHelpFormatter,
+        description=_("Write the outputs of every parsed image of a review workspace, without parsing: the "
+                      "reviewer's edited maps where an image was edited, the model's result elsewhere. Each JSON "
+                      "carries the image's review status and note. The workspace is opened read-only."))
+    p.add_argument("workspace", type=Path, metavar="WORKSPACE", help=_("the workspace (.m2fpws)"))
+    p.add_argument("--out", "-o", required=True, type=Path, metavar="DIR", help=_("output folder (created if needed)"))
     p.add_argument("--formats", type=cli._formats, default=frozenset(FORMATS), metavar="LIST",
-                   help="outputs to write, as for parsing (default: " + ",".join(FORMATS) + ")")
+                   help=_("outputs to write, as for parsing (default: {default})").format(default=",".join(FORMATS)))
     p.add_argument("--status", type=_statuses, metavar="LIST",
-                   help="only images with these statuses (not_reviewed, accepted, needs_fix, rejected)")
-    p.add_argument("--classes", metavar="LIST", help="only draw these classes in colour and overlay images")
-    p.add_argument("--opacity", type=cli._opacity, default=0.5, metavar="0..1", help="overlay opacity (default 0.5)")
-    p.add_argument("--skip-existing", action="store_true", help="keep outputs that already exist for an image")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only failures")
+                   help=_("only images with these statuses (not_reviewed, accepted, needs_fix, rejected)"))
+    p.add_argument("--classes", metavar="LIST", help=_("only draw these classes in colour and overlay images"))
+    p.add_argument("--opacity", type=cli._opacity, default=0.5, metavar="0..1",
+                   help=_("overlay opacity (default 0.5)"))
+    p.add_argument("--skip-existing", action="store_true", help=_("keep outputs that already exist for an image"))
+    p.add_argument("--quiet", "-q", action="store_true", help=_("print only failures"))
     try:
         args = p.parse_args(list(argv))
     except SystemExit as exc:
@@ -387,7 +413,7 @@ def export_main(argv: Sequence[str]) -> int:
         cli.prepare_output_dir(args.out)
         ws = Workspace.open(args.workspace, read_only=True)
     except (cli.UsageError, ValueError, WorkspaceError) as exc:
-        print(f"error: {printable(exc)}", file=sys.stderr)
+        print(_("error: {message}").format(message=printable(exc)), file=sys.stderr)
         return cli.EXIT_USAGE
     summary = cli.Summary()
     with ws:
@@ -409,7 +435,7 @@ def export_main(argv: Sequence[str]) -> int:
                     summary.failed.append((path, str(exc)))
                     reporter.image(path, cli._failure_text(path, str(exc)), failed=True)
                 else:
-                    (summary.skipped if status.startswith("skipped") else summary.parsed).append(path)
+                    (summary.skipped if exporter.skipped else summary.parsed).append(path)
                     reporter.image(path, status)
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -418,15 +444,21 @@ def export_main(argv: Sequence[str]) -> int:
             try:
                 exporter.finish()
             except (M2FPError, OSError) as exc:
-                summary.failed.append((args.out, f"the interchange formats could not be completed: {exc}"))
+                summary.failed.append((args.out, _("the interchange formats could not be completed: {reason}").format(
+                    reason=exc)))
     if summary.failed:
-        print(f"{len(summary.failed)} image(s) failed:", file=sys.stderr)
+        print(ngettext("{n} image failed:", "{n} images failed:", len(summary.failed)).format(n=len(summary.failed)),
+              file=sys.stderr)
         for path, reason in summary.failed:
             print(f"  - {cli._failure_text(path, reason)}", file=sys.stderr)
     if not args.quiet or summary.failed:
-        print(f"{'Interrupted' if summary.interrupted else 'Done'} in {time.perf_counter() - started:.1f} s: "
-              f"{len(summary.parsed)} exported, {len(summary.skipped)} skipped, {len(summary.failed)} failed. "
-              f"Outputs in \"{printable(args.out)}\".", file=sys.stderr if args.quiet else sys.stdout)
+        counts = {"seconds": f"{time.perf_counter() - started:.1f}", "exported": len(summary.parsed),
+                  "skipped": len(summary.skipped), "failed": len(summary.failed), "path": printable(args.out)}
+        text = (_('Interrupted in {seconds} s: {exported} exported, {skipped} skipped, {failed} failed. Outputs in '
+                  '"{path}".') if summary.interrupted else
+                _('Done in {seconds} s: {exported} exported, {skipped} skipped, {failed} failed. Outputs in '
+                  '"{path}".'))
+        print(text.format(**counts), file=sys.stderr if args.quiet else sys.stdout)
     if summary.interrupted:
         return cli.EXIT_INTERRUPTED
     return cli.EXIT_FAILED if summary.failed else cli.EXIT_OK

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from desktop.engine.errors import M2FPError
+from desktop.i18n import N_, _
 from desktop.pipeline import Outcome
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ ACTOR_THREADS = 2
 #: Images per Ray task: enough for the actor's pipeline to overlap decoding and writing with the
 #: network, few enough that a lost worker costs little work and progress stays fine-grained.
 BATCH_SIZE = 4
-HINT = ("Running on a cluster needs Ray, which is not installed here: "
-        "pip install -r requirements-cluster.txt (in the same environment as this application).")
+HINT = N_("Running on a cluster needs Ray, which is not installed here: "
+          "pip install -r requirements-cluster.txt (in the same environment as this application).")  # shown: _(HINT)
 
 
 class ClusterError(M2FPError):
@@ -75,7 +76,7 @@ def import_ray():
         import ray
         import ray.data  # noqa: F401 - the extra that --ray needs
     except ImportError:
-        raise ClusterError(HINT) from None
+        raise ClusterError(_(HINT)) from None
     return ray
 
 
@@ -91,8 +92,9 @@ def ray_address(text: str | None) -> str | None:
         return None
     if text == "auto" or text.startswith("ray://") or _HOST_PORT.fullmatch(text):
         return text
-    raise ClusterError(f'"{text}" is not a cluster address: use --ray auto, --ray ray://HOST:PORT or '
-                       "--ray HOST:PORT; for a Ray instance on this computer put --ray after the inputs.")
+    raise ClusterError(_('"{address}" is not a cluster address: use --ray auto, --ray ray://HOST:PORT or '
+                         "--ray HOST:PORT; for a Ray instance on this computer put --ray after the inputs.").format(
+        address=text))
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -100,8 +102,8 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, M2FPError | OSError):
         return str(exc)
     if isinstance(exc, MemoryError):
-        return "not enough memory to parse this image"
-    return f"unexpected error: {type(exc).__name__}: {exc}"
+        return _("not enough memory to parse this image")
+    return _("unexpected error: {reason}").format(reason=f"{type(exc).__name__}: {exc}")
 
 
 # --------------------------------------------------------------------------- the worker side
@@ -153,7 +155,7 @@ class ParseActor:
             try:
                 status[i] = outcome.result()
             except Exception as exc:  # one image's failure, reported by the driver as locally
-                error[i] = failure_reason(exc) or "unknown error"
+                error[i] = failure_reason(exc) or _("unknown error")
             result[i] = encoded.pop(id(job), b"")
         return {"index": np.asarray(batch["index"], dtype=np.int64), "status": np.array(status, dtype=object),
                 "error": np.array(error, dtype=object), "result": np.array(result, dtype=object),
@@ -182,7 +184,7 @@ class RayBatch:
         self.actor_class = actor_class
         self.started_here = False
         self.model_info: dict[str, str] = {}
-        self.info = {"cluster": address or "a Ray instance on this computer", "source": str(self.model_dir),
+        self.info = {"cluster": address or _("a Ray instance on this computer"), "source": str(self.model_dir),
                      "runtime": runtime, "precision": precision, "threads per actor": str(self.threads)}
 
     def input_size(self, width: int, height: int) -> tuple[int, int]:
@@ -203,8 +205,8 @@ class RayBatch:
             ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=False,
                      logging_level=logging.ERROR, include_dashboard=False if self.address is None else None)
         except Exception as exc:
-            raise ClusterError(f"Cannot connect to the Ray cluster {self.address or '(local)'}: "
-                               f"{' '.join(str(exc).split())[:300]}") from exc
+            raise ClusterError(_("Cannot connect to the Ray cluster {address}: {reason}").format(
+                address=self.address or _("(local)"), reason=" ".join(str(exc).split())[:300])) from exc
         self.started_here = True
         self.info["cluster CPUs"] = str(int(ray.cluster_resources().get("CPU", 0)))
 
@@ -259,10 +261,10 @@ class RayBatch:
             for index, job in enumerate(jobs):
                 if index not in seen:
                     seen.add(index)
-                    yield job, Outcome(error=ClusterError(f"the cluster could not parse this image: {reason}")), None
+                    yield job, Outcome(error=ClusterError(_("the cluster could not parse this image: {reason}").format(reason=reason))), None
         for index, job in enumerate(jobs):
             if index not in seen:  # never returned, without an error: should not happen, never silent
-                yield job, Outcome(error=ClusterError("the cluster returned no result for this image")), None
+                yield job, Outcome(error=ClusterError(_("the cluster returned no result for this image"))), None
 
     @staticmethod
     def _outcome(row: dict) -> tuple[Outcome, Any]:

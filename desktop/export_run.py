@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from desktop.engine.errors import M2FPError
+from desktop.i18n import _
 from desktop.output_layout import plan_outputs
 
 __all__ = ["ExportItem", "count_existing", "plan_export", "run_export"]
@@ -92,11 +93,11 @@ def run_export(items: Sequence[ExportItem], export_folder: Path, options, *,
     for i, item in enumerate(items):
         if cancel.is_set():
             break
-        report(i, len(items), f"Exporting {item.display_name} ({i + 1} of {len(items)})…")
+        report(i, len(items), _("Exporting {name} ({current} of {total})…").format(name=item.display_name, current=i + 1, total=len(items)))
         try:
             result = get_result(item.image_key)
             if result is None:
-                raise RuntimeError("its parsing result is no longer available; parse it again")
+                raise RuntimeError(_("its parsing result is no longer available; parse it again"))
             image = load_image(item.path)
             review = review_of(item) if review_of is not None else None
             written += export_result(result, image, item.folder, options, stem=item.stem, review=review)
@@ -115,9 +116,9 @@ def run_export(items: Sequence[ExportItem], export_folder: Path, options, *,
             failures.append((item.display_name, str(exc) if isinstance(exc, (RuntimeError, M2FPError))
                              else describe(exc)))
     if formats is not None:
-        report(len(items), len(items), "Writing the CVAT / COCO / list files…")
+        report(len(items), len(items), _("Writing the CVAT / COCO / list files…"))
         try:
             written += formats.finish([it.key for it in items])
         except (M2FPError, OSError) as exc:
-            failures.append(("Interchange formats", describe(exc) if isinstance(exc, OSError) else str(exc)))
+            failures.append((_("Interchange formats"), describe(exc) if isinstance(exc, OSError) else str(exc)))
     return {"written": written, "failures": failures, "keys": done, "folder": export_folder, "total": len(items)}

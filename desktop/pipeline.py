@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from desktop.i18n import gettext  # not ``_``: this module uses ``_`` as a loop variable
+
 log = logging.getLogger(__name__)
 
 __all__ = ["AHEAD", "DEFAULT_STREAMS", "Outcome", "parse_jobs"]
@@ -207,7 +209,7 @@ class _Pipeline:
             if _interrupts(item):
                 return  # the caller has the KeyboardInterrupt; nothing after it ran
         if self.crash is not None:
-            raise RuntimeError(f"the batch pipeline stopped: {self.crash}") from self.crash
+            raise RuntimeError(gettext("the batch pipeline stopped: {reason}").format(reason=self.crash)) from self.crash
 
     def stop(self) -> None:
         """Stop every stage at its next wait and join the threads: the image being written is

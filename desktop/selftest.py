@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 
 from desktop import APP_NAME, __version__
+from desktop.cli_language import WideTextHelpFormatter
+from desktop.i18n import _
 from desktop.userdirs import user_dir
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ EXPECTED_LABELS = "astronaut-labels.png"
 MIN_PIXEL_AGREEMENT = 0.999
 SCORE_TOLERANCE = 2e-3
 
+# Markers scripts and CI look for: English in every language (the lines after them are translated).
 PASS_PREFIX = "SELF-TEST PASSED"
 FAIL_PREFIX = "SELF-TEST FAILED"
 
@@ -263,7 +266,7 @@ def run_self_test(
 
         if use_test_model:
             if model_dir is not None:
-                raise SelfTestFailure("--test-model and --model cannot be used together")
+                raise SelfTestFailure(_("--test-model and --model cannot be used together"))
             model_dir = test_model_dir()
         warnings: list[str] = []
         collector = _WarningCollector(warnings)
@@ -274,7 +277,7 @@ def run_self_test(
             parser = HumanParser.load(model_dir, runtime=runtime, precision="exact")
             load_s = time.perf_counter() - t0
         except M2FPError as exc:
-            raise SelfTestFailure(f"the model could not be loaded: {exc}") from None
+            raise SelfTestFailure(_("the model could not be loaded: {reason}").format(reason=exc)) from None
         finally:
             engine_log.removeHandler(collector)
         info = parser.info
@@ -293,11 +296,11 @@ def run_self_test(
 
         sample = sample_path()
         if not sample.is_file():
-            raise SelfTestFailure(f"the sample photo {sample} is missing from the installation")
+            raise SelfTestFailure(_("the sample photo {path} is missing from the installation").format(path=sample))
         try:
             result = parser.parse_file(sample)
         except M2FPError as exc:
-            raise SelfTestFailure(f"the sample photo could not be parsed: {exc}") from None
+            raise SelfTestFailure(_("the sample photo could not be parsed: {reason}").format(reason=exc)) from None
         from PIL import Image
 
         with Image.open(sample) as im:
@@ -382,24 +385,30 @@ def default_report_path() -> Path:
 
 def build_arg_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="m2fp-desktop",
-        description="Check that this installation can load a model and parse the bundled sample photo.",
-        epilog="Exit codes: 0 passed, 1 failed (the reason is printed), 2 bad command line.",
+        prog="m2fp-desktop", formatter_class=WideTextHelpFormatter,
+        description=_("Check that this installation can load a model and parse the bundled sample photo."),
+        epilog=_("Exit codes: 0 passed, 1 failed (the reason is printed), 2 bad command line."),
     )
-    p.add_argument("--self-test", action="store_true", required=True, help="run the self-test")
+    p.add_argument("--self-test", action="store_true", required=True, help=_("run the self-test"))
     source = p.add_mutually_exclusive_group()
     source.add_argument("--test-model", action="store_true",
-                        help="use the small test model bundled with the application and compare with its stored result")
-    source.add_argument("--model", type=Path, metavar="DIR", help="model folder to test (default: the usual search)")
+                        help=_("use the small test model bundled with the application and compare with its stored "
+                               "result"))
+    source.add_argument("--model", type=Path, metavar="DIR", help=_("model folder to test (default: the usual search)"))
     p.add_argument("--runtime", choices=("auto", "torch", "openvino"), default="auto",
-                   help="inference runtime (default: auto, as the app); a named runtime that cannot run fails the test")
+                   help=_("inference runtime (default: auto, as the app); a named runtime that cannot run fails the "
+                           "test"))
     p.add_argument("--self-test-report", type=Path, metavar="PATH",
-                   help="also write the report to this file (default when there is no console: self-test.txt in the log folder)")
+                   help=_("also write the report to this file (default when there is no console: self-test.txt in the "
+                           "log folder)"))
     return p
 
 
 def main(argv: Sequence[str]) -> int:
     """Entry point for ``--self-test`` from :mod:`desktop.__main__`; returns the exit code."""
+    from desktop.cli_language import init_cli_language
+
+    init_cli_language()  # the window's language, argparse's words included
     parser = build_arg_parser()
     console = sys.stdout
     if console is None or sys.stderr is None:
@@ -425,7 +434,8 @@ def main(argv: Sequence[str]) -> int:
             report_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         except OSError as exc:
             if console is not None:
-                print(f"Cannot write the self-test report to {report_path}: {exc}", file=console)
+                print(_("Cannot write the self-test report to {path}: {reason}").format(path=report_path, reason=exc),
+                      file=console)
             return code or 1
     return code
 

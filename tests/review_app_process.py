@@ -7,6 +7,8 @@ with two differences a test needs: the parser is the tiny model on PyTorch with 
 through the same widgets (typing into the note field, so its autosave runs as for typing).
 It prints ``ready WINDOW`` (its X window id) once the last workspace is open, and ``done N {verdicts}`` after each command
 (``report`` does nothing else: the test waits with it for keys to take effect).
+With ``$M2FP_TEST_PARSE_REPEATS`` set, every parse is that many parses long and prints
+``parsing`` as it starts (test_quit_mid_parse.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ def main() -> int:
     def tiny(model_dir, progress):
         from desktop.engine import HumanParser
 
-        return HumanParser.load(model_dir, runtime="torch", num_threads=1, progress=progress)
+        parser = HumanParser.load(model_dir, runtime="torch", num_threads=1, progress=progress)
+        repeats = int(os.environ.get("M2FP_TEST_PARSE_REPEATS", "0") or 0)
+        return _Announced(parser, repeats) if repeats else parser
 
     mw.default_parser_factory = tiny
     original = mw.MainWindow.__init__
@@ -38,6 +42,24 @@ def main() -> int:
     from desktop.app import run
 
     return run([])
+
+
+class _Announced:
+    """The parser made slow by real work (each photo parsed ``repeats`` times, in PyTorch),
+    printing ``parsing`` when a parse starts: the quitting test quits mid-parse."""
+
+    def __init__(self, inner, repeats: int):
+        self.inner, self.repeats = inner, repeats
+
+    @property
+    def info(self):
+        return self.inner.info
+
+    def parse(self, rgb, *, notes=None):
+        print("parsing", flush=True)
+        for _ in range(self.repeats):
+            result = self.inner.parse(rgb, notes=notes)
+        return result
 
 
 def _hook(win) -> None:

@@ -107,7 +107,7 @@ def test_cihp_root_figures_csv_and_json(tmp_path, run, cihp_root, model_labels):
     assert len(parser.parsed) == 2  # c and d were not even parsed: their annotation was checked first
     assert 'There is no annotation for "' in err and "c.jpg" in err and "Category_ids/c.png" in err
     assert "48 x 64 pixels" in err and "64 x 48" in err and "d.jpg" in err
-    assert "2 image(s) compared, 2 failed" in out and "mIoU" in out
+    assert "2 images compared, 2 failed" in out and "mIoU" in out
 
     confusions = {f: confusion_matrix(annotations[f], model_labels(photos[f])) for f in annotations}
     figs = {f: agreement(c) for f, c in confusions.items()}

@@ -112,7 +112,7 @@ def test_results_of_another_model_are_reported_and_parsed_again(tmp_path, run, p
     run(photos, "--workspace", ws_path)
     code, out, _err, parser = run(photos, "--workspace", ws_path, precision="fast")
     assert code == 0 and "3 parsed" in out and len(parser.parsed) == 3
-    assert "3 image(s) had results from another model" in out and "(torch, exact)" in out
+    assert "3 images had results from another model" in out and "(torch, exact)" in out
     code, out, _err, parser = run(photos, "--workspace", ws_path, precision="fast")
     assert "0 parsed, 3 reused" in out and parser is None
     with Workspace.open(ws_path) as ws:

@@ -100,6 +100,11 @@ def run(paths: Sequence[str] = ()) -> int:
         root.after(50, window.review.reopen_last)
     root.mainloop()
     log.info("%s closed", APP_NAME)
+    stuck = [t for t in getattr(window, "stuck_threads", ()) if t.is_alive()]
+    if stuck:  # finalizing the interpreter under a thread inside PyTorch/OpenVINO would abort
+        from desktop.app.quitting import exit_now
+
+        exit_now(0, stuck)  # the workspace is closed: everything the user did is saved
     return 0
 
 

@@ -26,15 +26,17 @@ from PIL import Image, ImageTk
 
 from desktop import render
 from desktop.engine.result import ParsingResult
+from desktop.i18n import N_
 
 log = logging.getLogger(__name__)
 
 MODES = ("overlay", "side_by_side", "labels", "photo")
+#: Marked for the catalog; translate where shown: ``_(MODE_TITLES[mode])``.
 MODE_TITLES = {
-    "overlay": "Overlay",
-    "side_by_side": "Side by side",
-    "labels": "Labels only",
-    "photo": "Photo only",
+    "overlay": N_("Overlay"),
+    "side_by_side": N_("Side by side"),
+    "labels": N_("Labels only"),
+    "photo": N_("Photo only"),
 }
 MIN_SCALE = 0.01
 MAX_SCALE = 40.0
@@ -122,6 +124,10 @@ class CanvasView(ttk.Frame):
         self.result_listeners: list[Callable[[], None]] = []
         self.view_listeners: list[Callable[[], None]] = []
         self._shown_sample: _Sample | None = None
+        #: View modes other modules draw (issue 16: "doubt", "annotation", "disagreement"):
+        #: mode -> function of the visible sample (its ``photo``, and ``xs``/``ys``, the image
+        #: columns and rows shown) returning the pane's RGB image, or None to draw the overlay.
+        self.extra_modes: dict[str, Callable[[_Sample], np.ndarray | None]] = {}
 
         # Viewport: image coordinate at the pane's top-left corner, and screen px per image px.
         self.scale = 1.0
@@ -600,6 +606,12 @@ class CanvasView(ttk.Frame):
         return img
 
     def _compose_plain(self, mode: str, sample: _Sample) -> np.ndarray:
+        extra = self.extra_modes.get(mode)
+        if extra is not None:
+            img = extra(sample)
+            if img is not None:
+                return img
+            mode = "overlay"
         if mode == "photo" or self.result is None or sample.labels is None:
             if mode == "labels":
                 return np.zeros_like(sample.photo)

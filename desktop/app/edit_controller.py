@@ -399,6 +399,10 @@ class EditController(EditActions):
             self.status(_("Showing: {view}.").format(view=_(VIEW_TITLES[view])))
 
     def cycle_view(self) -> None:
+        """C: edited, differences, model's result (an image without corrections keeps its view)."""
+        if self.session is None:
+            self.status(_("This image has no corrections: the model's result is shown."))
+            return
         self.set_view(VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)])
 
     def _apply_view(self) -> None:

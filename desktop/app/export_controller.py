@@ -24,6 +24,7 @@ from desktop.app.export_dialog import ExportDialog, ExportRequest
 from desktop.app.session import State
 from desktop.app.worker import BackgroundJob, JobFinished, describe_error
 from desktop.export_run import ExportItem, count_existing, plan_export, run_export
+from desktop.i18n import _, ngettext
 from desktop.output_layout import default_export_folder
 
 
@@ -40,18 +41,19 @@ class ExportController:
         visible = win.class_panel.visible_array()
         n = len(visible) - 1  # the background is never coloured: not counted
         shown = int(visible[1:].sum())
-        classes = "every class" if shown == n else f"{shown} of {n} classes"
+        classes = _("every class") if shown == n else ngettext("{shown} of {n} class", "{shown} of {n} classes",
+                                                               n).format(shown=shown, n=n)
         hidden, solo = set(win.person_panel.hidden), win.person_panel.solo
         if not hidden and solo is None:
-            persons = "every person"
+            persons = _("every person")
         elif scope != "current":
-            persons = "every person (hiding persons applies to the image on screen only)"
+            persons = _("every person (hiding persons applies to the image on screen only)")
         elif solo is not None:
-            persons = f"person {solo} only"
+            persons = _("person {id} only").format(id=solo)
         else:
             listed = ", ".join(str(p) for p in sorted(hidden))
-            persons = f"person {listed} hidden" if len(hidden) == 1 else f"persons {listed} hidden"
-        return f"{classes}, {persons}"
+            persons = ngettext("person {ids} hidden", "persons {ids} hidden", len(hidden)).format(ids=listed)
+        return _("{classes}, {persons}").format(classes=classes, persons=persons)
 
     # ------------------------------------------------------------------ dialog
     def open_dialog(self, scope: str = "current") -> None:
@@ -61,7 +63,7 @@ class ExportController:
             return
         parsed = [e for e in win.images if e.state is State.DONE]
         if not parsed:
-            messagebox.showinfo(APP_NAME, "There is nothing to export yet: no image has been parsed.",
+            messagebox.showinfo(APP_NAME, _("There is nothing to export yet: no image has been parsed."),
                                 parent=win.root)
             return
         current = win.images.get(win.current_key) if win.current_key else None
@@ -93,11 +95,13 @@ class ExportController:
             win.edit.flush()  # corrections of the last moments reach the workspace before it is read
         plan = self.plan(request)
         if not plan:
-            win.export_dialog.show_finished("Nothing to export.", None, error=True)
+            win.export_dialog.show_finished(_("Nothing to export."), None, error=True)
             return
         existing = count_existing(plan, request.formats, request.folder)
         if existing and not messagebox.askyesno(
-                APP_NAME, f"{existing} file(s) already exist in the chosen folder and will be replaced. Continue?",
+                APP_NAME, ngettext("{n} file already exists in the chosen folder and will be replaced. Continue?",
+                                   "{n} files already exist in the chosen folder and will be replaced. Continue?",
+                                   existing).format(n=existing),
                 parent=win.export_dialog):
             return
         win.settings.export_folder = str(request.folder)
@@ -144,7 +148,7 @@ class ExportController:
         win.export_job = None
         dialog = win.export_dialog if win.export_dialog is not None and win.export_dialog.winfo_exists() else None
         if msg.error:
-            text = f"Export failed: {msg.error}"
+            text = _("Export failed: {reason}").format(reason=msg.error)
             win.set_status(text, warn=True)
             if dialog:
                 dialog.show_finished(text, None, error=True)
@@ -155,14 +159,16 @@ class ExportController:
             if entry is not None:
                 entry.exported = True
         n_ok, failures = len(value.get("keys", [])), value.get("failures", [])
-        text = f"Exported {n_ok} of {value.get('total', 0)} image(s) ({len(value.get('written', []))} files) to " \
-               f"{value.get('folder')}."
+        total, n_files = value.get("total", 0), len(value.get("written", []))
+        text = ngettext("Exported {done} of {n} image ({files} files) to {folder}.",
+                        "Exported {done} of {n} images ({files} files) to {folder}.", total).format(
+            done=n_ok, n=total, files=n_files, folder=value.get("folder"))
         if msg.cancelled:
-            text = "Export cancelled. " + text
+            text = _("Export cancelled. {summary}").format(summary=text)
         if failures:
             text += "\n" + "\n".join(f"{name}: {why}" for name, why in failures[:5])
             if len(failures) > 5:
-                text += f"\n… and {len(failures) - 5} more (see the log file)."
+                text += "\n" + _("… and {n} more (see the log file).").format(n=len(failures) - 5)
         win.last_export = value
         win.set_status(text.splitlines()[0], warn=bool(failures))
         if dialog:

@@ -19,20 +19,22 @@ from tkinter import filedialog, ttk
 
 from desktop.app.dialogs import Dialog
 from desktop.app.theme import COLORS
+from desktop.i18n import N_, _, pgettext
 
 FORMAT_TITLES = {
-    "labels": "Label map (PNG, pixel value = class id)",
-    "color": "Colour map (PNG)",
-    "overlay": "Overlay on the photo (PNG)",
-    "json": "Persons, parts and classes (JSON)",
+    "labels": N_("Label map (PNG, pixel value = class id)"),
+    "color": N_("Colour map (PNG)"),
+    "overlay": N_("Overlay on the photo (PNG)"),
+    "json": N_("Persons, parts and classes (JSON)"),
 }
+#: Titles are marked with N_ and translated where shown (``_(title)``).
 #: Formats for annotation tools and datasets (desktop.formats): one subfolder each in the export folder.
 INTERCHANGE_TITLES = {
-    "cihp": "CIHP dataset layout (for training M2FP, SCHP): cihp/",
-    "cvat": "CVAT 1.1 annotations, persons as groups: cvat/annotations.xml",
-    "cvat-mask": "CVAT Segmentation mask 1.1: cvat-mask/",
-    "coco": "COCO instances with persons: coco/annotations/",
-    "labelme": "labelme files (version 5.4 or later): labelme/",
+    "cihp": N_("CIHP dataset layout (for training M2FP, SCHP): cihp/"),
+    "cvat": N_("CVAT 1.1 annotations, persons as groups: cvat/annotations.xml"),
+    "cvat-mask": N_("CVAT Segmentation mask 1.1: cvat-mask/"),
+    "coco": N_("COCO instances with persons: coco/annotations/"),
+    "labelme": N_("labelme files (version 5.4 or later): labelme/"),
 }
 
 
@@ -72,7 +74,7 @@ class ExportDialog(Dialog):
         on_cancel: Callable[[], None],
         shown_rule: Callable[[str], str] | None = None,
     ):
-        super().__init__(master, "Export")
+        super().__init__(master, _("Export"))
         self._on_start = on_start
         self._on_cancel = on_cancel
         self._running = False
@@ -80,52 +82,53 @@ class ExportDialog(Dialog):
         u = self.u
         b = self.body
 
-        ttk.Label(b, text="What to export", style="Heading.TLabel").pack(anchor="w")
+        ttk.Label(b, text=_("What to export"), style="Heading.TLabel").pack(anchor="w")
         self.scope = tk.StringVar(self, value=scope)
-        r1 = ttk.Radiobutton(b, text=f"This image ({current_name})" if current_name else "This image (not parsed yet)",
+        r1 = ttk.Radiobutton(b, text=_("This image ({name})").format(name=current_name) if current_name
+                             else _("This image (not parsed yet)"),
                              variable=self.scope, value="current")
         r1.pack(anchor="w", pady=(u // 4, 0))
         if not current_name:
             r1.state(["disabled"])
             self.scope.set("all")
-        r2 = ttk.Radiobutton(b, text=f"All parsed images ({parsed_count})", variable=self.scope, value="all")
+        r2 = ttk.Radiobutton(b, text=_("All parsed images ({n})").format(n=parsed_count), variable=self.scope, value="all")
         r2.pack(anchor="w")
         if parsed_count == 0:
             r2.state(["disabled"])
 
-        ttk.Label(b, text="Files for each image", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        ttk.Label(b, text=_("Files for each image"), style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
         self.format_vars = {}
         for fmt, title in FORMAT_TITLES.items():
             var = tk.BooleanVar(self, value=fmt in formats)
             self.format_vars[fmt] = var
-            ttk.Checkbutton(b, text=title, variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
-        ttk.Label(b, text="For annotation tools and datasets", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+            ttk.Checkbutton(b, text=_(title), variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
+        ttk.Label(b, text=_("For annotation tools and datasets"), style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
         for fmt, title in INTERCHANGE_TITLES.items():
             var = tk.BooleanVar(self, value=fmt in formats)
             self.format_vars[fmt] = var
-            ttk.Checkbutton(b, text=title, variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
+            ttk.Checkbutton(b, text=_(title), variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
         # One rule, visible here (review issue, item 9): the colour and overlay images show
         # everything (the default), or what the window shows, spelled out, so a filter set in
         # another session is never applied unseen. ``only_visible`` True means "as shown".
-        ttk.Label(b, text="Colour and overlay images show", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
-        self._shown_rule = shown_rule or (lambda _scope: "the classes ticked in the window")
+        ttk.Label(b, text=_("Colour and overlay images show"), style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        self._shown_rule = shown_rule or (lambda _scope: _("the classes ticked in the window"))
         self.only_visible = tk.BooleanVar(self, value=only_visible)
-        ttk.Radiobutton(b, text="Everything: every class of every person", variable=self.only_visible,
+        ttk.Radiobutton(b, text=_("Everything: every class of every person"), variable=self.only_visible,
                         value=False).pack(anchor="w", pady=(u // 8, 0))
         self.as_shown_button = ttk.Radiobutton(b, text="", variable=self.only_visible, value=True)
         self.as_shown_button.pack(anchor="w", pady=(u // 8, 0))
-        ttk.Label(b, text="The label map and the JSON always hold every class and person.",
+        ttk.Label(b, text=_("The label map and the JSON always hold every class and person."),
                   style="Muted.TLabel").pack(anchor="w")
         self.scope.trace_add("write", lambda *_: self._update_rule())
         self._update_rule()
 
-        ttk.Label(b, text="Folder", style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
+        ttk.Label(b, text=_("Folder"), style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
         frow = ttk.Frame(b)
         frow.pack(fill="x", pady=(u // 4, 0))
         self.folder = tk.StringVar(self, value=folder)
         entry = ttk.Entry(frow, textvariable=self.folder, width=44)
         entry.pack(side="left", fill="x", expand=True)
-        ttk.Button(frow, text="Browse…", command=self.browse).pack(side="left", padx=(u // 3, 0))
+        ttk.Button(frow, text=_("Browse…"), command=self.browse).pack(side="left", padx=(u // 3, 0))
         self.folder.trace_add("write", lambda *_: self._validate())
 
         self.progress_frame = ttk.Frame(b)
@@ -136,24 +139,26 @@ class ExportDialog(Dialog):
         self.progress_text.pack(anchor="w", pady=(u // 4, 0))
 
         row = self.button_row()
-        self.close_button = ttk.Button(row, text="Cancel", command=self.close)
+        self.close_button = ttk.Button(row, text=_("Cancel"), command=self.close)
         self.close_button.pack(side="right")
-        self.open_button = ttk.Button(row, text="Open folder", command=self._open_result_folder)
-        self.export_button = ttk.Button(row, text="Export", style="Accent.TButton", command=self.start)
+        self.open_button = ttk.Button(row, text=_("Open folder"), command=self._open_result_folder)
+        self.export_button = ttk.Button(row, text=pgettext("button", "Export"), style="Accent.TButton", command=self.start)
         self.export_button.pack(side="right", padx=(0, u // 2))
         self.bind("<Return>", lambda _e: self.start())
         self._validate()
         self.present()
 
     def _update_rule(self) -> None:
-        self.as_shown_button.configure(text="As shown: " + self._shown_rule(self.scope.get()))
+        self.as_shown_button.configure(text=_("As shown: {rule}").format(rule=self._shown_rule(self.scope.get())))
 
     def rule_text(self) -> str:
         """The rule as the dialog states it (for tests and the log)."""
-        return "As shown: " + self._shown_rule(self.scope.get()) if self.only_visible.get() else "Everything"
+        if self.only_visible.get():
+            return _("As shown: {rule}").format(rule=self._shown_rule(self.scope.get()))
+        return _("Everything")
 
     def browse(self) -> None:
-        chosen = filedialog.askdirectory(parent=self, title="Export to folder", initialdir=self.folder.get() or None)
+        chosen = filedialog.askdirectory(parent=self, title=_("Export to folder"), initialdir=self.folder.get() or None)
         if chosen:
             self.folder.set(chosen)
 
@@ -177,7 +182,7 @@ class ExportDialog(Dialog):
         self._running = True
         self.progress_frame.pack(fill="x", pady=(self.u // 2, 0))
         self.export_button.state(["disabled"])
-        self.close_button.configure(text="Cancel export", command=self._cancel)
+        self.close_button.configure(text=_("Cancel export"), command=self._cancel)
 
     def show_progress(self, done: int, total: int, text: str) -> None:
         self.progress.configure(maximum=max(1, total), value=done)
@@ -187,7 +192,7 @@ class ExportDialog(Dialog):
         self._running = False
         self._result_folder = folder
         self.progress_text.configure(text=text, foreground=COLORS.error if error else COLORS.ok)
-        self.close_button.configure(text="Close", command=self.close)
+        self.close_button.configure(text=_("Close"), command=self.close)
         self.close_button.state(["!disabled"])
         if folder is not None:
             self.open_button.pack(side="right", padx=(0, self.u // 2))
@@ -195,7 +200,7 @@ class ExportDialog(Dialog):
 
     def _cancel(self) -> None:
         self._on_cancel()
-        self.progress_text.configure(text="Cancelling after the current image…")
+        self.progress_text.configure(text=_("Cancelling after the current image…"))
         self.close_button.state(["disabled"])
 
     def _open_result_folder(self) -> None:

@@ -10,6 +10,7 @@ from desktop.app.session import ImageEntry, State
 from desktop.app.theme import COLORS, unit
 from desktop.app.verdict_icons import VERDICT_COLORS
 from desktop.app.widgets import Tooltip
+from desktop.i18n import pgettext
 
 
 class FileList(ttk.Frame):
@@ -22,7 +23,7 @@ class FileList(ttk.Frame):
         u = unit(self)
         header = ttk.Frame(self, style="Side.TFrame")
         header.pack(fill="x", padx=u // 2, pady=(u // 3, u // 4))
-        ttk.Label(header, text="Images", style="SideHeading.TLabel").pack(side="left")
+        ttk.Label(header, text=pgettext("panel", "Images"), style="SideHeading.TLabel").pack(side="left")
         # Counts go in a footer: beside the heading they would be cut in a narrow list.
         self.summary = ttk.Label(self, text="", style="SideValueMuted.TLabel", anchor="w")
         self.summary.pack(side="bottom", fill="x", padx=u // 2, pady=(u // 6, u // 6))
@@ -30,8 +31,8 @@ class FileList(ttk.Frame):
         body = ttk.Frame(self, style="Side.TFrame")
         body.pack(fill="both", expand=True)
         self.tree = ttk.Treeview(body, columns=("state",), show="tree headings", selectmode="browse")
-        self.tree.heading("#0", text="File", anchor="w")
-        self.tree.heading("state", text="State", anchor="w")
+        self.tree.heading("#0", text=pgettext("list heading", "File"), anchor="w")
+        self.tree.heading("state", text=pgettext("list heading", "State"), anchor="w")
         self.tree.column("#0", width=int(u * 9), minwidth=u * 4, stretch=True)
         self.tree.column("state", width=int(u * 7.5), minwidth=u * 4, stretch=True, anchor="w")
         bar = ttk.Scrollbar(body, orient="vertical", command=self.tree.yview)

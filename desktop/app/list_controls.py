@@ -13,6 +13,7 @@ from collections.abc import Callable
 from tkinter import ttk
 
 from desktop.app.list_view import FILTERS, SORTS, ListView
+from desktop.i18n import _
 
 SEARCH_DELAY_MS = 200
 
@@ -31,21 +32,21 @@ class ListControls(ttk.Frame):
         self.search = tk.StringVar(self)
         self.search_entry = ttk.Entry(row1, textvariable=self.search, width=12)
         self.search_entry.pack(side="left", fill="x", expand=True)
-        self._placeholder(self.search_entry, "Search names")
+        self._placeholder(self.search_entry, _("Search names"))
         self.search.trace_add("write", lambda *_: self._search_soon())
         self.search_entry.bind("<Escape>", self._clear_search)
         self.search_entry.bind("<Return>", lambda _e: self._changed())
 
         row2 = ttk.Frame(self, style="Side.TFrame")
         row2.pack(fill="x", pady=(u // 5, 0))
-        self._filter_names = {label: key for key, (label, _t) in FILTERS.items()}
-        self.filter = tk.StringVar(self, value=FILTERS["all"][0])
+        self._filter_names = {_(label): key for key, (label, _t) in FILTERS.items()}
+        self.filter = tk.StringVar(self, value=_(FILTERS["all"][0]))
         self.filter_box = ttk.Combobox(row2, textvariable=self.filter, values=list(self._filter_names),
                                        state="readonly", width=14)
         self.filter_box.pack(side="left", fill="x", expand=True)
         self.filter_box.bind("<<ComboboxSelected>>", lambda _e: self._changed())
-        self._sort_names = {label: key for key, (label, _g) in SORTS.items()}
-        self.sort = tk.StringVar(self, value=SORTS["name"][0])
+        self._sort_names = {_(label): key for key, (label, _g) in SORTS.items()}
+        self.sort = tk.StringVar(self, value=_(SORTS["name"][0]))
         self.sort_box = ttk.Combobox(row2, textvariable=self.sort, values=list(self._sort_names), state="readonly",
                                      width=10)
         self.sort_box.pack(side="left", padx=(u // 4, 0))
@@ -55,9 +56,9 @@ class ListControls(ttk.Frame):
         self.direction.pack(side="left", padx=(u // 6, 0))
         from desktop.app.widgets import Tooltip
 
-        Tooltip(self.sort_box, "Sort the list")
-        Tooltip(self.direction, "Reverse the order")
-        Tooltip(self.filter_box, "Show only some images")
+        Tooltip(self.sort_box, _("Sort the list"))
+        Tooltip(self.direction, _("Reverse the order"))
+        Tooltip(self.filter_box, _("Show only some images"))
         # Shown only while a filter hides images (an empty line would waste the list's room).
         self.shown = ttk.Label(self, text="", style="SideValueMuted.TLabel", anchor="w")
 
@@ -124,8 +125,8 @@ class ListControls(ttk.Frame):
     def set_view(self, view: ListView) -> None:
         """Show a restored choice (does not call ``on_change``)."""
         self.view = view
-        self.sort.set(SORTS[view.sort][0])
-        self.filter.set(FILTERS[view.filter][0])
+        self.sort.set(_(SORTS[view.sort][0]))
+        self.filter.set(_(FILTERS[view.filter][0]))
         self._quiet = True
         if view.search:
             self._hinting = False
@@ -147,7 +148,7 @@ class ListControls(ttk.Frame):
 
     def set_filter(self, key: str) -> None:
         """Choose a filter from code (e.g. "Changed since review" from a notice)."""
-        self.filter.set(FILTERS[key][0])
+        self.filter.set(_(FILTERS[key][0]))
         self._changed()
 
     def set_shown(self, shown: int, total: int) -> None:
@@ -155,5 +156,5 @@ class ListControls(ttk.Frame):
             self.shown.configure(text="")
             self.shown.pack_forget()
         else:
-            self.shown.configure(text=f"Showing {shown:,} of {total:,} images")
+            self.shown.configure(text=_("Showing {shown} of {total} images").format(shown=f"{shown:,}", total=f"{total:,}"))
             self.shown.pack(fill="x")

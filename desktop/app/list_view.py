@@ -13,16 +13,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from desktop.app.session import ImageEntry, State
+from desktop.i18n import N_
 from desktop.imageio import natural_key
 
-#: Sort key -> (label, value of an entry or None when it has none).
+#: Sort key -> (label (marked; translated where shown), value of an entry or None when it has none).
 SORTS: dict[str, tuple[str, Callable[[ImageEntry], object]]] = {
-    "name": ("Name", lambda e: None),
-    "status": ("Status", lambda e: _STATUS_ORDER.get(e.verdict, 0)),
-    "persons": ("Persons", lambda e: e.persons if e.state is State.DONE else None),
-    "parse_time": ("Parse time", lambda e: e.seconds),
-    "edited": ("Edited first", lambda e: int(e.edited)),
-    "doubt": ("Doubt", lambda e: e.doubt),
+    "name": (N_("Name"), lambda e: None),
+    "status": (N_("Status"), lambda e: _STATUS_ORDER.get(e.verdict, 0)),
+    "persons": (N_("Persons"), lambda e: e.persons if e.state is State.DONE else None),
+    "parse_time": (N_("Parse time"), lambda e: e.seconds),
+    "edited": (N_("Edited first"), lambda e: int(e.edited)),
+    "doubt": (N_("Doubt"), lambda e: e.doubt),
+    "agreement": (N_("Agreement (worst first)"),
+                  lambda e: None if e.miou is None else (e.miou, e.pixel_accuracy or 0.0)),
 }
 #: Sorts that put the largest value first unless reversed (the interesting ones on top).
 _DESCENDING_FIRST = {"edited", "doubt"}
@@ -34,19 +37,19 @@ def needs_attention(e: ImageEntry) -> bool:
     return e.verdict in ("not_reviewed", "needs_fix") or e.changed or e.state is State.FAILED
 
 
-#: Filter key -> (label, test).
+#: Filter key -> (label (marked; translated where shown), test).
 FILTERS: dict[str, tuple[str, Callable[[ImageEntry], bool] | None]] = {
-    "all": ("All images", None),
-    "attention": ("Needing attention", needs_attention),
-    "not_reviewed": ("Not reviewed", lambda e: e.verdict == "not_reviewed"),
-    "accepted": ("Accepted", lambda e: e.verdict == "accepted"),
-    "needs_fix": ("Needs fix", lambda e: e.verdict == "needs_fix"),
-    "rejected": ("Rejected", lambda e: e.verdict == "rejected"),
-    "changed": ("Changed since review", lambda e: e.changed),
-    "failed": ("Failed", lambda e: e.state is State.FAILED),
-    "not_parsed": ("Not parsed yet", lambda e: e.state in (State.WAITING, State.PARSING)),
-    "edited": ("Edited", lambda e: e.edited),
-    "other_model": ("Other model's result", lambda e: e.other_model),
+    "all": (N_("All images"), None),
+    "attention": (N_("Needing attention"), needs_attention),
+    "not_reviewed": (N_("Not reviewed"), lambda e: e.verdict == "not_reviewed"),
+    "accepted": (N_("Accepted"), lambda e: e.verdict == "accepted"),
+    "needs_fix": (N_("Needs fix"), lambda e: e.verdict == "needs_fix"),
+    "rejected": (N_("Rejected"), lambda e: e.verdict == "rejected"),
+    "changed": (N_("Changed since review"), lambda e: e.changed),
+    "failed": (N_("Failed"), lambda e: e.state is State.FAILED),
+    "not_parsed": (N_("Not parsed yet"), lambda e: e.state in (State.WAITING, State.PARSING)),
+    "edited": (N_("Edited"), lambda e: e.edited),
+    "other_model": (N_("Other model's result"), lambda e: e.other_model),
 }
 
 

@@ -29,8 +29,10 @@ import numpy as np
 from desktop import APP_NAME
 from desktop.app import settings as settings_mod
 from desktop.app.about import AboutDialog, ShortcutsDialog
+from desktop.app.annotation_controller import AnnotationController
 from desktop.app.canvas_view import MODE_TITLES, MODES, CanvasView, HoverInfo
 from desktop.app.class_panel import ClassPanel
+from desktop.app.doubt_panel import DoubtController
 from desktop.app.edit_controller import EditController
 from desktop.app.entry_badges import waiting_badge
 from desktop.app.export_controller import ExportController
@@ -40,6 +42,7 @@ from desktop.app.language_menu import LanguageMenu
 from desktop.app.logging_setup import log_dir, log_file
 from desktop.app.model_dialog import ModelDialog
 from desktop.app.person_panel import PersonPanel
+from desktop.app.quitting import QUIT_WAIT_SECONDS, wait_for_threads
 from desktop.app.result_store import ResultStore
 from desktop.app.review_controller import ReviewController
 from desktop.app.review_store import ReviewStore
@@ -64,6 +67,7 @@ from desktop.app.worker import (
     WorkerIdle,
     describe_error,
 )
+from desktop.i18n import _, class_display_name, ngettext, pgettext
 from desktop.resources import default_class_names, palette
 
 log = logging.getLogger(__name__)
@@ -118,6 +122,8 @@ class MainWindow:
         self._photo_errors: dict[str, str] = {}
         self.current_result = None
         self.worker: ParseWorker | None = None
+        #: Background threads still busy when the window closed (run() then exits without finalizing).
+        self.stuck_threads: list = []
         self.model_state = "none"  # none | loading | ready | missing
         self.model_info: dict[str, str] = {}
         self.model_dialog: ModelDialog | None = None
@@ -151,15 +157,19 @@ class MainWindow:
         self.exporter = ExportController(self)
         self._bind_keys()
         self.edit = EditController(self)  # edit mode: its toolbar button, bar, keys and autosave
+        self.doubt = DoubtController(self)  # issue 16: doubt score and reasons, the "doubt" view
+        self.annotations = AnnotationController(self)  # issue 16: File ▸ Open annotations…, comparison
         self._restore_geometry()
         if dnd:
             self._enable_dnd()
 
         self.canvas_view.set_options(mode=settings.view_mode, opacity=settings.opacity, outline=settings.outline,
                                      visible=self.class_panel.visible_array())
-        self.canvas_view.set_message("Open an image or a folder to start\n\n"
-                                     "File ▸ Open images… (Ctrl+O), File ▸ Open folder… (Ctrl+Shift+O)"
-                                     + (", or drop files here" if dnd else ""))
+        self.canvas_view.set_message(
+            _("Open an image or a folder to start\n\nFile ▸ Open images… (Ctrl+O), File ▸ Open folder… "
+              "(Ctrl+Shift+O), or drop files here") if dnd else
+            _("Open an image or a folder to start\n\nFile ▸ Open images… (Ctrl+O), File ▸ Open folder… "
+              "(Ctrl+Shift+O)"))
         self._update_actions()
         # Shown now, and again with the model's status so it is not overwritten unseen.
         self._startup_warning = settings_warning
@@ -177,55 +187,55 @@ class MainWindow:
         self.recursive_var = tk.BooleanVar(root, value=self.settings.recursive)
         menubar = tk.Menu(root)
         m_file = tk.Menu(menubar)
-        m_file.add_command(label="Open images…", accelerator="Ctrl+O", command=self.ask_open_files)
-        m_file.add_command(label="Open folder…", accelerator="Ctrl+Shift+O", command=self.ask_open_folder)
-        m_file.add_checkbutton(label="Include subfolders", variable=self.recursive_var,
+        m_file.add_command(label=_("Open images…"), accelerator="Ctrl+O", command=self.ask_open_files)
+        m_file.add_command(label=_("Open folder…"), accelerator="Ctrl+Shift+O", command=self.ask_open_folder)
+        m_file.add_checkbutton(label=_("Include subfolders"), variable=self.recursive_var,
                                command=self._recursive_changed)
         m_file.add_separator()
-        m_file.add_command(label="Export current image…", accelerator="Ctrl+E",
+        m_file.add_command(label=_("Export current image…"), accelerator="Ctrl+E",
                            command=lambda: self.open_export_dialog("current"))
-        m_file.add_command(label="Export all parsed images…", accelerator="Ctrl+Shift+E",
+        m_file.add_command(label=_("Export all parsed images…"), accelerator="Ctrl+Shift+E",
                            command=lambda: self.open_export_dialog("all"))
         m_file.add_separator()
-        m_file.add_command(label="Quit", accelerator="Ctrl+Q", command=self.close)
-        menubar.add_cascade(label="File", menu=m_file, underline=0)
+        m_file.add_command(label=_("Quit"), accelerator="Ctrl+Q", command=self.close)
+        menubar.add_cascade(label=pgettext("menu", "File"), menu=m_file, underline=0)
         self.file_menu = m_file  # the workspace commands are added by workspace_actions
 
         m_parse = tk.Menu(menubar)
-        m_parse.add_command(label="Parse waiting images", accelerator="F5", command=self.parse_remaining)
-        m_parse.add_command(label="Retry failed images", command=self.retry_failed)
-        m_parse.add_command(label="Cancel parsing", accelerator="Esc", command=self.cancel_parsing)
-        menubar.add_cascade(label="Parse", menu=m_parse, underline=0)
+        m_parse.add_command(label=_("Parse waiting images"), accelerator="F5", command=self.parse_remaining)
+        m_parse.add_command(label=_("Retry failed images"), command=self.retry_failed)
+        m_parse.add_command(label=_("Cancel parsing"), accelerator="Esc", command=self.cancel_parsing)
+        menubar.add_cascade(label=pgettext("menu", "Parse"), menu=m_parse, underline=0)
 
         m_view = tk.Menu(menubar)
         for mode in MODES:
-            m_view.add_radiobutton(label=MODE_TITLES[mode], value=mode, variable=self.view_mode,
+            m_view.add_radiobutton(label=_(MODE_TITLES[mode]), value=mode, variable=self.view_mode,
                                    command=self._view_mode_changed)
-        m_view.add_checkbutton(label="Outline only", accelerator="O", variable=self.outline_var,
+        m_view.add_checkbutton(label=_("Outline only"), accelerator="O", variable=self.outline_var,
                                command=self._outline_changed)
         m_view.add_separator()
-        m_view.add_command(label="Fit to window", accelerator="F", command=lambda: self.canvas_view.fit())
-        m_view.add_command(label="Zoom 100 %", accelerator="1", command=lambda: self.canvas_view.zoom_100())
-        m_view.add_command(label="Zoom in", accelerator="+", command=lambda: self.canvas_view.zoom_by(1.25))
-        m_view.add_command(label="Zoom out", accelerator="−", command=lambda: self.canvas_view.zoom_by(0.8))
+        m_view.add_command(label=_("Fit to window"), accelerator="F", command=lambda: self.canvas_view.fit())
+        m_view.add_command(label=_("Zoom 100 %"), accelerator="1", command=lambda: self.canvas_view.zoom_100())
+        m_view.add_command(label=_("Zoom in"), accelerator="+", command=lambda: self.canvas_view.zoom_by(1.25))
+        m_view.add_command(label=_("Zoom out"), accelerator="−", command=lambda: self.canvas_view.zoom_by(0.8))
         m_view.add_separator()
-        m_view.add_command(label="Next image", accelerator="D", command=lambda: self.go(1))
-        m_view.add_command(label="Previous image", accelerator="A", command=lambda: self.go(-1))
+        m_view.add_command(label=_("Next image"), accelerator="D", command=lambda: self.go(1))
+        m_view.add_command(label=_("Previous image"), accelerator="A", command=lambda: self.go(-1))
         m_view.add_separator()
         self.language_menu = LanguageMenu(m_view, self.settings, save=self.save_settings, notify=self.set_status)
-        menubar.add_cascade(label="View", menu=m_view, underline=0)
+        menubar.add_cascade(label=pgettext("menu", "View"), menu=m_view, underline=0)
 
         m_model = tk.Menu(menubar)
-        m_model.add_command(label="Choose model folder…", command=lambda: self.show_model_dialog(""))
-        m_model.add_command(label="Download model…", command=lambda: self.show_model_dialog(""))
-        menubar.add_cascade(label="Model", menu=m_model, underline=0)
+        m_model.add_command(label=_("Choose model folder…"), command=lambda: self.show_model_dialog(""))
+        m_model.add_command(label=_("Download model…"), command=lambda: self.show_model_dialog(""))
+        menubar.add_cascade(label=pgettext("menu", "Model"), menu=m_model, underline=0)
 
         m_help = tk.Menu(menubar)
-        m_help.add_command(label="Keyboard shortcuts", accelerator="F1", command=self.show_shortcuts)
-        m_help.add_command(label="Open the log folder", command=lambda: open_folder(log_dir()))
+        m_help.add_command(label=_("Keyboard shortcuts"), accelerator="F1", command=self.show_shortcuts)
+        m_help.add_command(label=_("Open the log folder"), command=lambda: open_folder(log_dir()))
         m_help.add_separator()
-        m_help.add_command(label=f"About {APP_NAME}", command=self.show_about)
-        menubar.add_cascade(label="Help", menu=m_help, underline=0)
+        m_help.add_command(label=_("About {app}").format(app=APP_NAME), command=self.show_about)
+        menubar.add_cascade(label=pgettext("menu", "Help"), menu=m_help, underline=0)
         root.configure(menu=menubar)
         self.menubar = menubar
 
@@ -254,23 +264,24 @@ class MainWindow:
         def sep() -> None:
             ttk.Separator(bar, orient="vertical").pack(side="left", fill="y", padx=pad)
 
-        button("open", "Open…", self.ask_open_files, "Open one or more images (Ctrl+O)")
-        button("folder", "Folder…", self.ask_open_folder, "Open every image of a folder (Ctrl+Shift+O)")
+        button("open", _("Open…"), self.ask_open_files, _("Open one or more images (Ctrl+O)"))
+        button("folder", _("Folder…"), self.ask_open_folder, _("Open every image of a folder (Ctrl+Shift+O)"))
         sep()
-        button("parse", "Parse", self.parse_remaining, "Parse the images still waiting (F5)")
-        button("cancel", "Cancel", self.cancel_parsing, "Stop parsing after the current image (Esc)")
+        button("parse", pgettext("toolbar", "Parse"), self.parse_remaining, _("Parse the images still waiting (F5)"))
+        button("cancel", _("Cancel"), self.cancel_parsing, _("Stop parsing after the current image (Esc)"))
         sep()
-        button("prev", "◀ Prev", lambda: self.go(-1), "Previous image (A or ←)")
-        button("next", "Next ▶", lambda: self.go(1), "Next image (D or →)")
-        button("reviewed", "✓ Accept", lambda: self.review.accept_and_next(),
-               "Accept this image and go to the next one not reviewed (Space)")
-        button("next_todo", "Next to review", lambda: self.review.next_not_reviewed(),
-               "Next image not reviewed yet (N); Shift+N: next needing attention")
+        button("prev", _("◀ Prev"), lambda: self.go(-1), _("Previous image (A or ←)"))
+        button("next", _("Next ▶"), lambda: self.go(1), _("Next image (D or →)"))
+        button("reviewed", _("✓ Accept"), lambda: self.review.accept_and_next(),
+               _("Accept this image and go to the next one not reviewed (Space)"))
+        button("next_todo", _("Next to review"), lambda: self.review.next_not_reviewed(),
+               _("Next image not reviewed yet (N); Shift+N: next needing attention"))
         sep()
-        button("fit", "Fit", lambda: self.canvas_view.fit(), "Fit the image to the window (F)")
-        button("zoom100", "100 %", lambda: self.canvas_view.zoom_100(), "Actual pixels (1)")
+        button("fit", _("Fit"), lambda: self.canvas_view.fit(), _("Fit the image to the window (F)"))
+        button("zoom100", "100 %", lambda: self.canvas_view.zoom_100(), _("Actual pixels (1)"))
         sep()
-        button("export", "Export…", lambda: self.open_export_dialog("current"), "Export PNG and JSON files (Ctrl+E)")
+        button("export", _("Export…"), lambda: self.open_export_dialog("current"),
+               _("Export PNG and JSON files (Ctrl+E)"))
         ttk.Separator(outer, orient="horizontal").pack(fill="x")
 
         # -- status bar (packed before the body so it keeps its height when space is short) --
@@ -303,23 +314,23 @@ class MainWindow:
         self.info_label = ttk.Label(inner, text="", style="SideValueMuted.TLabel", justify="left",
                                     wraplength=u * 14)
         self.info_label.pack(anchor="w", fill="x", pady=(0, u // 3))
-        ttk.Label(inner, text="View", style="SideHeading.TLabel").pack(anchor="w")
+        ttk.Label(inner, text=pgettext("panel", "View"), style="SideHeading.TLabel").pack(anchor="w")
         modes = ttk.Frame(inner, style="Side.TFrame")
         modes.pack(fill="x", pady=(u // 4, 0))
         for i, mode in enumerate(MODES):
-            ttk.Radiobutton(modes, text=MODE_TITLES[mode], value=mode, variable=self.view_mode,
+            ttk.Radiobutton(modes, text=_(MODE_TITLES[mode]), value=mode, variable=self.view_mode,
                             style="Side.TRadiobutton", command=self._view_mode_changed, takefocus=False).grid(
                 row=i // 2, column=i % 2, sticky="w", padx=(0, u))
         op_row = ttk.Frame(inner, style="Side.TFrame")
         op_row.pack(fill="x", pady=(u // 2, 0))
-        ttk.Label(op_row, text="Opacity", style="Side.TLabel").pack(side="left")
+        ttk.Label(op_row, text=_("Opacity"), style="Side.TLabel").pack(side="left")
         self.opacity_label = ttk.Label(op_row, text="", style="SideValue.TLabel", width=5, anchor="e")
         self.opacity_label.pack(side="right")
         self.opacity_var = tk.DoubleVar(root, value=round(self.settings.opacity * 100))
         self.opacity_scale = ttk.Scale(op_row, from_=0, to=100, variable=self.opacity_var, orient="horizontal",
                                        command=lambda _v: self._opacity_changed(), takefocus=False)
         self.opacity_scale.pack(side="left", fill="x", expand=True, padx=(u // 2, u // 4))
-        ttk.Checkbutton(inner, text="Outline only (class borders)", variable=self.outline_var,
+        ttk.Checkbutton(inner, text=_("Outline only (class borders)"), variable=self.outline_var,
                         style="Side.TCheckbutton", command=self._outline_changed, takefocus=False).pack(
             anchor="w", pady=(u // 4, 0))
         self._update_opacity_label()
@@ -398,9 +409,10 @@ class MainWindow:
             return
         text = f"x {info.x}, y {info.y}"
         if info.class_name is not None:
-            text += f"  ·  {info.class_name}"
+            text += f"  ·  {class_display_name(info.class_name)}"
             if info.person_id is not None:
-                text += f"  ·  person {info.person_id} ({info.person_score:.2f})"
+                text += "  ·  " + _("person {id} ({score})").format(id=info.person_id,
+                                                                     score=f"{info.person_score:.2f}")
         self.hover_label.configure(text=text)
 
     def _on_view_change(self) -> None:
@@ -417,12 +429,12 @@ class MainWindow:
             self._show_progress(False)
             return
         done, total = self._batch_done, self._batch_total
-        text = f"Parsing {min(done + 1, total)} of {total}"
+        text = _("Parsing {current} of {total}").format(current=min(done + 1, total), total=total)
         if self._batch_seconds:
             avg = sum(self._batch_seconds[-20:]) / len(self._batch_seconds[-20:])
-            text += f"  ·  about {_format_duration(avg * (total - done))} left"
+            text += "  ·  " + _("about {time} left").format(time=_format_duration(avg * (total - done)))
         if self.worker.paused:
-            text = f"Cancelling… ({done} of {total} done)"
+            text = _("Cancelling… ({done} of {total} done)").format(done=done, total=total)
         self.progress_text.configure(text=text)
         self.progress.configure(mode="determinate", maximum=max(1, total), value=done)
         self._show_progress(True)
@@ -448,16 +460,17 @@ class MainWindow:
             self._refresh_entry_view(entry)
         self.progress_cancel.state(["!disabled"] if states["cancel"] else ["disabled"])
         counts = self.images.counts()
-        parts = [_count(len(self.images), "image")] if has_images else []
+        n_images = len(self.images)
+        parts = [ngettext("{n} image", "{n} images", n_images).format(n=n_images)] if has_images else []
         if counts[State.DONE]:
-            parts.append(f"{counts[State.DONE]} done")
+            parts.append(_("{n} done").format(n=counts[State.DONE]))
         if counts[State.FAILED]:
-            parts.append(f"{counts[State.FAILED]} failed")
+            parts.append(_("{n} failed").format(n=counts[State.FAILED]))
         reviewed = sum(1 for e in self.images if e.reviewed)
         if reviewed:
-            parts.append(f"{reviewed} reviewed")
+            parts.append(_("{n} reviewed").format(n=reviewed))
         if self._subfolders_skipped and has_images:
-            parts.append("subfolders not included")
+            parts.append(_("subfolders not included"))
         self.file_list.set_summary(" · ".join(parts))
 
     # ================================================================== errors
@@ -466,14 +479,15 @@ class MainWindow:
         log.error("Unexpected error in the window:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
         message = describe_error(exc) if isinstance(exc, BaseException) else str(exc)
         try:
-            self.set_status(f"Error: {message}", warn=True)
+            self.set_status(_("Error: {message}").format(message=message), warn=True)
         except tk.TclError:
             return
         now = time.monotonic()
         if now - self._last_error_dialog > 10 and not os.environ.get("M2FP_NO_ERROR_DIALOGS"):
             self._last_error_dialog = now
-            messagebox.showerror(APP_NAME, f"Something went wrong:\n\n{message}\n\nDetails were written to the log "
-                                           f"file:\n{log_file()}", parent=self.root)
+            messagebox.showerror(APP_NAME, _("Something went wrong:\n\n{message}\n\nDetails were written to the log "
+                                             "file:\n{path}").format(message=message, path=log_file()),
+                                 parent=self.root)
 
     # ================================================================== model
     def start_model(self, model_dir: str | None = None) -> None:
@@ -494,8 +508,8 @@ class MainWindow:
 
         self.worker = ParseWorker(loader, self.queue, self.load_image, self.store.put)
         self.worker.start()
-        self.set_status("Loading the parsing model…")
-        self.progress_text.configure(text="Loading model")
+        self.set_status(_("Loading the parsing model…"))
+        self.progress_text.configure(text=_("Loading model"))
         self.progress.configure(mode="indeterminate")
         self.progress.start(15)
         self._show_progress(True, cancel=False)
@@ -507,7 +521,9 @@ class MainWindow:
         self._show_progress(False)
         name = msg.info.get("name", "model")
         detail = ", ".join(v for v in (msg.info.get("runtime"), msg.info.get("precision")) if v)
-        text = f"Model ready: {name}" + (f" ({detail})" if detail else "") + f" in {msg.seconds:.1f} s."
+        seconds = f"{msg.seconds:.1f}"
+        text = (_("Model ready: {name} ({detail}) in {seconds} s.").format(name=name, detail=detail, seconds=seconds)
+                if detail else _("Model ready: {name} in {seconds} s.").format(name=name, seconds=seconds))
         self.set_status(self._with_startup_warning(text), warn=bool(self._startup_warning))
         self._startup_warning = None
         self.review.model_ready(msg.info)  # tells results of another model apart
@@ -519,7 +535,7 @@ class MainWindow:
         self.progress.stop()
         self._show_progress(False)
         self.set_status(self._with_startup_warning(
-            "No model: images can be viewed but not parsed. Model ▸ Choose model folder…"), warn=True)
+            _("No model: images can be viewed but not parsed. Model ▸ Choose model folder…")), warn=True)
         self._startup_warning = None
         for e in self.images:
             if e.state is State.PARSING:
@@ -537,7 +553,7 @@ class MainWindow:
         try:
             from desktop.engine import default_model_dir, download_model, find_model_dir
         except ImportError as exc:  # engine not installed correctly: say so rather than crash
-            messagebox.showerror(APP_NAME, f"The parsing engine cannot be loaded: {exc}", parent=self.root)
+            messagebox.showerror(APP_NAME, _("The parsing engine cannot be loaded: {reason}").format(reason=exc), parent=self.root)
             return
         if target is None:
             try:
@@ -562,14 +578,14 @@ class MainWindow:
     # ================================================================== opening images
     def ask_open_files(self) -> None:
         paths = filedialog.askopenfilenames(
-            parent=self.root, title="Open images", initialdir=self.settings.last_folder or None,
-            filetypes=[("Images", "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif *.JPG *.JPEG *.PNG"),
-                       ("All files", "*")])
+            parent=self.root, title=_("Open images"), initialdir=self.settings.last_folder or None,
+            filetypes=[(_("Images"), "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp *.gif *.JPG *.JPEG *.PNG"),
+                       (_("All files"), "*")])
         if paths:
             self.open_paths(list(paths))
 
     def ask_open_folder(self) -> None:
-        folder = filedialog.askdirectory(parent=self.root, title="Open a folder of images",
+        folder = filedialog.askdirectory(parent=self.root, title=_("Open a folder of images"),
                                          initialdir=self.settings.last_folder or None, mustexist=True)
         if folder:
             self.open_paths([folder])
@@ -637,7 +653,7 @@ class MainWindow:
         if self.worker is None or self._batch_total == 0:
             return
         self.worker.cancel()
-        self.set_status("Cancelling: the image being parsed is finished first…")
+        self.set_status(_("Cancelling: the image being parsed is finished first…"))
         self._update_progress()
         self._update_actions()
 
@@ -681,7 +697,7 @@ class MainWindow:
                 self.canvas_view.show(rgb, self.current_result)
             else:
                 self.canvas_view.show(None)
-                self.canvas_view.set_message("Loading…")
+                self.canvas_view.set_message(_("Loading…"))
                 self.photo_loader.request(key)
             self._refresh_panels()
         self._refresh_entry_view(entry)
@@ -706,11 +722,11 @@ class MainWindow:
             cv.set_badge(waiting_badge(self.model_state, w is not None and entry.key in w.queued_keys(),
                                        w is not None and w.paused))
         elif entry.state is State.PARSING:
-            cv.set_badge("Parsing…")
+            cv.set_badge(_("Parsing…"))
         elif entry.state is State.FAILED:
-            cv.set_badge(("Failed: " + entry.error) if cv.rgb is not None else "")
+            cv.set_badge(_("Failed: {reason}").format(reason=entry.error) if cv.rgb is not None else "")
             if cv.rgb is None:
-                cv.set_message(f"This image could not be parsed.\n\n{entry.error}")
+                cv.set_message(_("This image could not be parsed.\n\n{reason}").format(reason=entry.error))
         else:
             cv.set_badge(self.review.badge(entry))  # the verdict, "changed since review"
 
@@ -731,10 +747,12 @@ class MainWindow:
             if rgb is not None:
                 first.append(f"{rgb.shape[1]} × {rgb.shape[0]} px")
             if entry.seconds is not None:
-                first.append(f"parsed in {entry.seconds:.1f} s")
+                first.append(_("parsed in {seconds} s").format(seconds=f"{entry.seconds:.1f}"))
             lines.append(" · ".join(first))
             if result is not None:
-                lines.append(f"{_count(len(result.persons), 'person')}, {_count(len(result.parts), 'part')}")
+                lines.append(_("{persons}, {parts}").format(
+                    persons=ngettext("{n} person", "{n} persons", len(result.persons)).format(n=len(result.persons)),
+                    parts=ngettext("{n} part", "{n} parts", len(result.parts)).format(n=len(result.parts))))
             lines.extend(entry.notes)
         self.info_label.configure(text="\n".join(line for line in lines if line))
 
@@ -749,7 +767,7 @@ class MainWindow:
         i = MODES.index(self.view_mode.get()) if self.view_mode.get() in MODES else 0
         self.view_mode.set(MODES[(i + 1) % len(MODES)])
         self._view_mode_changed()
-        self.set_status(f"View: {MODE_TITLES[self.view_mode.get()]}")
+        self.set_status(_("View: {mode}").format(mode=_(MODE_TITLES[self.view_mode.get()])))
 
     def set_view_mode(self, mode: str) -> None:
         self.view_mode.set(mode)
@@ -826,7 +844,7 @@ class MainWindow:
         elif isinstance(msg, PhotoLoaded):
             self._photo_loaded(msg)
         elif isinstance(msg, ModelProgress):
-            self.set_status(f"Loading the parsing model: {msg.stage}")
+            self.set_status(_("Loading the parsing model: {stage}").format(stage=msg.stage))
             if msg.fraction is not None:
                 self.progress.stop()
                 self.progress.configure(mode="determinate", maximum=1.0, value=msg.fraction)
@@ -893,13 +911,16 @@ class MainWindow:
     def _worker_idle(self, msg: WorkerIdle) -> None:
         counts = self.images.counts()
         if msg.cancelled:
-            self.set_status(f"Parsing cancelled. {counts[State.WAITING]} image(s) not parsed yet: "
-                            "press Parse (F5) to continue.")
+            waiting = counts[State.WAITING]
+            self.set_status(ngettext("Parsing cancelled. {n} image is not parsed yet: press Parse (F5) to continue.",
+                                     "Parsing cancelled. {n} images are not parsed yet: press Parse (F5) to continue.",
+                                     waiting).format(n=waiting))
         else:
-            text = f"Parsing finished: {counts[State.DONE]} done"
+            text = _("Parsing finished: {n} done.").format(n=counts[State.DONE])
             if counts[State.FAILED]:
-                text += f", {counts[State.FAILED]} failed (hover over them in the list to see why)"
-            self.set_status(text + ".", warn=bool(counts[State.FAILED]))
+                text = _("Parsing finished: {n} done, {failed} failed (hover over them in the list to see why).").format(
+                    n=counts[State.DONE], failed=counts[State.FAILED])
+            self.set_status(text, warn=bool(counts[State.FAILED]))
         self._batch_total = self._batch_done = 0
         self._batch_seconds = []
         self._update_progress()
@@ -915,7 +936,7 @@ class MainWindow:
             self._photo_errors[msg.key] = msg.error or ""
             if msg.key == self.current_key:
                 self.canvas_view.show(None)
-                self.canvas_view.set_message(f"This image cannot be shown.\n\n{msg.error}")
+                self.canvas_view.set_message(_("This image cannot be shown.\n\n{reason}").format(reason=msg.error))
                 self._refresh_entry_view(entry)
             return
         self._remember_photo(msg.key, msg.rgb)
@@ -970,14 +991,19 @@ class MainWindow:
             return
         if not force:
             if self.export_job is not None and not messagebox.askyesno(
-                    APP_NAME, "An export is still running. Quit anyway? (Files already written are complete.)",
+                    APP_NAME, _("An export is still running. Quit anyway? (Files already written are complete.)"),
                     parent=self.root):
                 return
             n = self.review.unsaved_count()  # only without a workspace that can be saved
             if n and not messagebox.askyesno(
-                    APP_NAME, f"{n} parsed image(s) are not saved in a workspace (it could not be opened or is "
-                              "read-only): their results will be lost when the application closes.\n\nQuit anyway?",
+                    APP_NAME, ngettext(
+                        "{n} parsed image is not saved in a workspace (it could not be opened or is read-only): its "
+                        "result will be lost when the application closes.\n\nQuit anyway?",
+                        "{n} parsed images are not saved in a workspace (it could not be opened or is read-only): their "
+                        "results will be lost when the application closes.\n\nQuit anyway?", n).format(n=n),
                     icon="warning", parent=self.root):
+                return
+            if not self.annotations.confirm_close():  # corrected annotations not saved (issue 16)
                 return
         self._closing = True
         self.edit.close()  # saves pending corrections: before the workspace closes
@@ -990,10 +1016,20 @@ class MainWindow:
             log.exception("Saving settings on exit failed")
         if self.worker is not None:
             self.worker.stop()
-        if self.export_job is not None:
-            self.export_job.cancel()
-        self.review.shutdown()  # the note being typed, the place in the list; closes the workspace
+        for job in (self.export_job, self.scan_job):
+            if job is not None:
+                job.cancel()
         self.photo_loader.stop()
+        # A parse in flight finishes and is saved before the workspace closes; the window is
+        # hidden meanwhile. Threads still busy after the wait are ended by run() (quitting.py).
+        try:
+            self.root.withdraw()
+            self.root.update_idletasks()
+        except tk.TclError:
+            pass
+        self.stuck_threads = wait_for_threads(
+            (self.worker, self.export_job, self.scan_job, self.photo_loader.thread), QUIT_WAIT_SECONDS)
+        self.review.shutdown()  # the note being typed, the place in the list; closes the workspace
         if self._poll_after is not None:
             try:
                 self.root.after_cancel(self._poll_after)
@@ -1008,7 +1044,3 @@ def _exc_info():
 
     return sys.exc_info()
 
-
-def _count(n: int, noun: str) -> str:
-    """"1 image", "3 images": counts read as sentences in the window."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -38,6 +38,7 @@ import tkinter as tk
 from pathlib import Path
 from tkinter import ttk
 
+from desktop.app.doubt_panel import store_doubt_of
 from desktop.app.list_controls import ListControls
 from desktop.app.list_view import ListView
 from desktop.app.notice_bar import NoticeBar
@@ -48,6 +49,7 @@ from desktop.app.session import ImageEntry, State, image_key
 from desktop.app.verdict_icons import VerdictIcons
 from desktop.app.verdict_panel import VerdictCounts, VerdictPanel, configure_styles
 from desktop.engine.result import ParsingResult
+from desktop.i18n import _, ngettext
 from desktop.imageio import sha256_file
 from desktop.review.model_key import ModelIdentity
 from desktop.review.workspace import FileCheck, Workspace, WorkspaceError
@@ -162,6 +164,7 @@ class ReviewController(FolderOpening, VerdictCommands):
                 log.warning("Result of %s not stored: %s", key, exc)
                 self.inbox.put(("save_failed", ws, key, str(exc)))
                 return
+        store_doubt_of(self, ws, iid, result)  # issue 16: the list sorts by it, the panel says why
         self.inbox.put(("stored", ws, iid))
 
     def load(self, key: str) -> ParsingResult | None:
@@ -223,8 +226,8 @@ class ReviewController(FolderOpening, VerdictCommands):
             ws = Workspace.open(path, reviewer=self.reviewer)
         except WorkspaceError as exc:
             log.warning("Workspace %s cannot be opened: %s", path, exc)
-            self.notices.show("workspace", f"{exc} The images are shown, but verdicts, notes and results cannot "
-                                           "be saved.", "error")
+            self.notices.show("workspace", _("{reason} The images are shown, but verdicts, notes and results cannot "
+                                             "be saved.").format(reason=exc), "error")
             ws = None
         with self._lock:
             self.workspace = ws
@@ -247,7 +250,7 @@ class ReviewController(FolderOpening, VerdictCommands):
         if not last:
             return
         if not os.path.isfile(last):
-            self.notices.show("workspace", f'The workspace you had open last time, "{last}", is no longer there.',
+            self.notices.show("workspace", _('The workspace you had open last time, "{path}", is no longer there.').format(path=last),
                               "warning")
             self.settings.last_workspace = ""
             return
@@ -297,7 +300,7 @@ class ReviewController(FolderOpening, VerdictCommands):
         for i, text in enumerate(ws.notices):
             self.notices.show(f"open-{i}", text, "warning")
         if ws.read_only:
-            self.notices.show("read-only", f"Read-only. {ws.read_only_reason}", "warning", dismissible=False)
+            self.notices.show("read-only", _("Read-only. {reason}").format(reason=ws.read_only_reason), "warning", dismissible=False)
         self.panel.set_writable(not ws.read_only)
         self.panel.set_reviewer(self.reviewer, changeable=True)
 
@@ -357,8 +360,9 @@ class ReviewController(FolderOpening, VerdictCommands):
             win.select(current)
         log.info("Workspace %s: %d images listed in %.3f s", ws.path, len(added), time.perf_counter() - t0)
         n_done = sum(1 for e in added if e.state is State.DONE)
-        win.set_status(f'Workspace "{self.display_name(ws)}" opened: {len(added)} image(s), {n_done} with their '
-                       "results ready.")
+        win.set_status(ngettext('Workspace "{name}" opened: {n} image, {done} with its result ready.',
+                                'Workspace "{name}" opened: {n} images, {done} with their results ready.',
+                                len(added)).format(name=self.display_name(ws), n=len(added), done=n_done))
         self._just_restored = True
         self._mark_other_models()
         win._queue_for_parsing([e.key for e in added if e.state is State.WAITING])
@@ -411,13 +415,19 @@ class ReviewController(FolderOpening, VerdictCommands):
                 self._show_entry(entry)
         if check.flagged:
             flagged = sum(1 for e in win.images if e.changed)
-            self.notices.show("changed", f"{flagged} image(s) changed on disk since they were reviewed: they are "
-                                         "parsed again and their verdicts are flagged until confirmed.",
-                              "warning", actions=[("Show them", lambda: self.controls.set_filter("changed"))])
+            self.notices.show("changed", ngettext(
+                "{n} image changed on disk since it was reviewed: it is parsed again and its verdict is flagged "
+                "until confirmed.",
+                "{n} images changed on disk since they were reviewed: they are parsed again and their verdicts are "
+                "flagged until confirmed.", flagged).format(n=flagged),
+                "warning", actions=[(_("Show them"), lambda: self.controls.set_filter("changed"))])
         if check.missing:
             self._missing.update(check.missing)
-            self.notices.show("missing", f"{len(self._missing)} image(s) of this workspace are missing from their "
-                                         "folder; their verdicts and results are kept.", "warning")
+            n_missing = len(self._missing)
+            self.notices.show("missing", ngettext(
+                "{n} image of this workspace is missing from its folder; its verdict and result are kept.",
+                "{n} images of this workspace are missing from their folder; their verdicts and results are kept.",
+                n_missing).format(n=n_missing), "warning")
         win._queue_for_parsing(again)
         self.update_counts()
         win._update_actions()
@@ -462,10 +472,13 @@ class ReviewController(FolderOpening, VerdictCommands):
             names = sorted({models[k].describe() for k in {keys[e.image_id] for e in flagged} if k in models})
             self.notices.show(
                 "other-model",
-                f"{len(flagged)} image(s) show results of another model ({', '.join(names) or 'unknown'}), not of "
-                f"the one loaded ({self.model.describe()}). They are marked in the list.", "info",
-                actions=[("Parse them again", self.parse_other_models),
-                         ("Show them", lambda: self.controls.set_filter("other_model"))])
+                ngettext("{n} image shows the result of another model ({models}), not of the one loaded "
+                         "({loaded}). It is marked in the list.",
+                         "{n} images show results of another model ({models}), not of the one loaded "
+                         "({loaded}). They are marked in the list.", len(flagged)).format(
+                    n=len(flagged), models=", ".join(names) or _("unknown"), loaded=self.model.describe()), "info",
+                actions=[(_("Parse them again"), self.parse_other_models),
+                         (_("Show them"), lambda: self.controls.set_filter("other_model"))])
         else:
             self.notices.dismiss("other-model")
 
@@ -516,7 +529,7 @@ class ReviewController(FolderOpening, VerdictCommands):
         elif kind == "save_failed":
             _, ws, key, why = msg
             if ws is self.workspace:
-                self.notices.show("save-failed", f"A result could not be saved in the workspace: {why}", "error")
+                self.notices.show("save-failed", _("A result could not be saved in the workspace: {reason}").format(reason=why), "error")
         elif kind == "checked":
             _, ws, check = msg
             if ws is self.workspace:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from desktop.app.session import ImageEntry, State
 from desktop.app.worker import BackgroundJob, JobFinished
+from desktop.i18n import _, ngettext
 from desktop.review.workspace import ImageRecord, find_workspace
 
 
@@ -57,7 +58,7 @@ class FolderOpening:
         win, ws = self.window, self.workspace
 
         def scan(report, cancel):
-            report(0, None, "Looking for images…")
+            report(0, None, _("Looking for images…"))
             skipped_subfolders = False
             if not recursive:
                 for p in paths:
@@ -81,7 +82,7 @@ class FolderOpening:
                         records = {r.id: r for r in ws.records() if r.id in wanted}
             return paths, found, skipped_subfolders, ws, ids, records
 
-        win.set_status("Looking for images…")
+        win.set_status(_("Looking for images…"))
         win.scan_job = BackgroundJob("scan", scan, win.queue)
         win.scan_job.start()
 
@@ -89,7 +90,7 @@ class FolderOpening:
         win = self.window
         win.scan_job = None
         if msg.error:
-            win.set_status(f"Could not open: {msg.error}", warn=True)
+            win.set_status(_("Could not open: {reason}").format(reason=msg.error), warn=True)
         else:
             paths, found, skipped_subfolders, ws, ids, records = msg.value
             if ws is self.workspace:
@@ -97,8 +98,8 @@ class FolderOpening:
                 # Said in the list footer, which stays (the status bar is soon overwritten).
                 win._subfolders_skipped = skipped_subfolders
                 if skipped_subfolders:
-                    win.set_status(win.status_label.cget("text") + "  Subfolders were not included "
-                                   "(File ▸ Include subfolders).")
+                    win.set_status(win.status_label.cget("text") + "  "
+                                   + _("Subfolders were not included (File ▸ Include subfolders)."))
         if win._scan_requests:
             paths, recursive = win._scan_requests.pop(0)
             self._start_scan(paths, recursive)
@@ -107,7 +108,8 @@ class FolderOpening:
                    records: dict[int, ImageRecord]) -> None:
         win = self.window
         if not found:
-            win.set_status("No images found in " + ", ".join(Path(p).name or str(p) for p in paths) + ".",
+            win.set_status(_("No images found in {folders}.").format(
+                folders=", ".join(Path(p).name or str(p) for p in paths)),
                            warn=True)
             return
         new_entries: list[ImageEntry] = []
@@ -136,12 +138,15 @@ class FolderOpening:
         waiting = [e.key for e in new_entries if e.state is State.WAITING]
         restored, self._just_restored = self._just_restored, False
         if new_entries or not restored:
-            text = f"Added {len(new_entries)} image" + ("" if len(new_entries) == 1 else "s")
+            n = len(new_entries)
+            text = ngettext("Added {n} image.", "Added {n} images.", n).format(n=n)
             if known:
-                text += f" ({known} already in the list)"
+                text += " " + ngettext("{n} was already in the list.", "{n} were already in the list.",
+                                       known).format(n=known)
             if problems:
-                text += f"; {len(problems)} could not be opened"
-            win.set_status(text + ".", warn=bool(problems))
+                text += " " + ngettext("{n} could not be opened.", "{n} could not be opened.",
+                                       len(problems)).format(n=len(problems))
+            win.set_status(text, warn=bool(problems))
         # else: the workspace's own message stays ("opened: 40 images, 38 with their results ready").
         if win.current_key is None and new_entries:
             win.select(new_entries[0].key)
@@ -171,6 +176,7 @@ class FolderOpening:
         entry.changed = rec.changed_since_review
         entry.edited = rec.edited
         entry.doubt = rec.doubt
+        entry.miou, entry.pixel_accuracy = rec.miou, rec.pixel_accuracy
         if rec.has_result:
             entry.persons, entry.seconds = rec.persons, rec.parse_seconds
             entry.other_model = self.model is not None and rec.model_key != self.model.key

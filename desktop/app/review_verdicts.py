@@ -13,9 +13,13 @@ from desktop import APP_NAME
 from desktop.app.list_view import needs_attention, next_matching
 from desktop.app.session import ImageEntry, State
 from desktop.app.verdict_panel import badge_for
+from desktop.i18n import _, ngettext
 from desktop.review.workspace import Status, Workspace, WorkspaceError, workspaces_dir
 
-VERDICT_WORDS = {s.value: s.label for s in Status}
+
+def verdict_word(value: str) -> str:
+    """A verdict as the user reads it, in the app's language (looked up when shown, never at import)."""
+    return Status(value).label
 
 
 class VerdictCommands:
@@ -45,11 +49,12 @@ class VerdictCommands:
                 rec = ws.record(entry.image_id)
                 note = ws.note(entry.image_id) if rec.has_note else ""
                 if rec.reviewer and rec.reviewed_at and rec.status is not Status.NOT_REVIEWED:
-                    detail = f"{rec.status.label} by {rec.reviewer}, {_local_time(rec.reviewed_at)}"
+                    detail = _("{verdict} by {reviewer}, {time}").format(verdict=rec.status.label, reviewer=rec.reviewer,
+                                                                         time=_local_time(rec.reviewed_at))
             except (WorkspaceError, KeyError):
                 pass
         if entry.other_model:
-            detail += ("\n" if detail else "") + "Result of another model (see the notice above the image)."
+            detail += ("\n" if detail else "") + _("Result of another model (see the notice above the image).")
         self.panel.show(entry.image_id if ws is not None else None, entry.verdict, note, detail=detail,
                         changed=entry.changed, can_accept=entry.state is State.DONE)
         if not self.read_only:
@@ -63,28 +68,29 @@ class VerdictCommands:
         entry = self._current()
         if entry is None:
             return False
-        label = VERDICT_WORDS[value]
+        label = verdict_word(value)
         ws = self.workspace
         if ws is None or entry.image_id is None:
-            win.set_status("This image is not in a workspace, so a verdict cannot be saved for it.", warn=True)
+            win.set_status(_("This image is not in a workspace, so a verdict cannot be saved for it."), warn=True)
             return False
         if ws.read_only:
-            win.set_status("The workspace is read-only, so the verdict was not changed (the notice above the image "
-                           "says why).", warn=True)
+            win.set_status(_("The workspace is read-only, so the verdict was not changed (the notice above the image "
+                             "says why)."), warn=True)
             return False
         if value == Status.ACCEPTED.value and entry.state is not State.DONE:
-            why = {State.FAILED: "it could not be parsed (press R to reject it)",
-                   State.PARSING: "it is being parsed", State.WAITING: "it is not parsed yet"}[entry.state]
-            win.set_status(f'"{entry.display_name}" cannot be accepted: {why}.')
+            why = {State.FAILED: _('"{name}" cannot be accepted: it could not be parsed (press R to reject it).'),
+                   State.PARSING: _('"{name}" cannot be accepted: it is being parsed.'),
+                   State.WAITING: _('"{name}" cannot be accepted: it is not parsed yet.')}[entry.state]
+            win.set_status(why.format(name=entry.display_name))
             return False
         if entry.verdict == value and not entry.changed:
-            win.set_status(f'"{entry.display_name}" is already marked "{label}".')
+            win.set_status(_('"{name}" is already marked "{verdict}".').format(name=entry.display_name, verdict=label))
             return True
         old = entry.verdict
         try:
             rec = ws.set_verdict(entry.image_id, value)
         except WorkspaceError as exc:
-            self.notices.show("save-failed", f"The verdict could not be saved: {exc}", "error")
+            self.notices.show("save-failed", _("The verdict could not be saved: {reason}").format(reason=exc), "error")
             return False
         self._apply_record(entry, rec)
         win.file_list.refresh(entry)
@@ -92,11 +98,13 @@ class VerdictCommands:
         self._show_entry(entry)
         self.update_counts()
         if old == value:
-            win.set_status(f'"{entry.display_name}": "{label}" confirmed after the image changed.')
+            win.set_status(_('"{name}": "{verdict}" confirmed after the image changed.').format(
+                name=entry.display_name, verdict=label))
         elif old == Status.NOT_REVIEWED.value:
-            win.set_status(f'"{entry.display_name}": {label}.')
+            win.set_status(_('"{name}": {verdict}.').format(name=entry.display_name, verdict=label))
         else:
-            win.set_status(f'"{entry.display_name}": changed from "{VERDICT_WORDS[old]}" to "{label}".')
+            win.set_status(_('"{name}": changed from "{old}" to "{verdict}".').format(
+                name=entry.display_name, old=verdict_word(old), verdict=label))
         return True
 
     def accept_and_next(self) -> None:
@@ -106,8 +114,9 @@ class VerdictCommands:
         if entry is None:
             return
         if entry.verdict in (Status.NEEDS_FIX.value, Status.REJECTED.value) and not entry.changed:
-            self.window.set_status(f'"{entry.display_name}" is marked "{VERDICT_WORDS[entry.verdict]}": Space does '
-                                   'not change that. Press Y to accept it, or N for the next image not reviewed.')
+            self.window.set_status(_('"{name}" is marked "{verdict}": Space does not change that. Press Y to accept '
+                                     'it, or N for the next image not reviewed.').format(
+                name=entry.display_name, verdict=verdict_word(entry.verdict)))
             return
         if not self.set_verdict(Status.ACCEPTED.value):
             return
@@ -115,16 +124,25 @@ class VerdictCommands:
 
     def next_not_reviewed(self) -> None:
         self._go_next(lambda e: e.verdict == Status.NOT_REVIEWED.value and e.state is not State.FAILED,
-                      "Every image is reviewed.", "not reviewed")
+                      _("Every image is reviewed."),
+                      lambda n: ngettext(
+                          "No other image not reviewed in the list as filtered; {n} more is hidden by the filter.",
+                          "No other image not reviewed in the list as filtered; {n} more are hidden by the filter.",
+                          n).format(n=n),
+                      _("This is the only image left not reviewed."))
 
     def next_needing_attention(self) -> None:
-        self._go_next(needs_attention, "No image needs attention: all reviewed, none changed or failed.",
-                      "needing attention")
+        self._go_next(needs_attention, _("No image needs attention: all reviewed, none changed or failed."),
+                      lambda n: ngettext(
+                          "No other image needing attention in the list as filtered; {n} more is hidden by the filter.",
+                          "No other image needing attention in the list as filtered; {n} more are hidden by the "
+                          "filter.", n).format(n=n),
+                      _("This is the only image left needing attention."))
 
-    def _go_next(self, test, all_done: str, what: str) -> None:
+    def _go_next(self, test, all_done: str, filtered, only_left: str) -> None:
         win = self.window
         if not len(win.images):
-            win.set_status("No images open.")
+            win.set_status(_("No images open."))
             return
         order = win.file_list.visible_keys()
         key = next_matching(order, win.current_key, lambda k: (e := win.images.get(k)) is not None and test(e))
@@ -133,9 +151,9 @@ class VerdictCommands:
             hidden = sum(1 for e in win.images if test(e) and e.key not in shown and e.key != win.current_key)
             current = self._current()
             if hidden:
-                win.set_status(f"No other image {what} in the list as filtered; {hidden} more are hidden by the filter.")
+                win.set_status(filtered(hidden))
             elif current is not None and test(current):
-                win.set_status(f"This is the only image left {what}.")
+                win.set_status(only_left)
             else:
                 win.set_status(all_done)
             return
@@ -160,13 +178,13 @@ class VerdictCommands:
     def save_note(self, image_id: int, text: str) -> None:
         ws = self.workspace
         if ws is None or ws.read_only:
-            self.panel.note_saved(False, "Not saved: the workspace is read-only.")
+            self.panel.note_saved(False, _("Not saved: the workspace is read-only."))
             return
         try:
             rec = ws.set_note(image_id, text)
         except (WorkspaceError, KeyError) as exc:
-            self.panel.note_saved(False, "Not saved!")
-            self.notices.show("save-failed", f"The note could not be saved: {exc}", "error")
+            self.panel.note_saved(False, _("Not saved!"))
+            self.notices.show("save-failed", _("The note could not be saved: {reason}").format(reason=exc), "error")
             return
         self.panel.note_saved(True)
         entry = self._by_id.get(image_id)
@@ -176,7 +194,7 @@ class VerdictCommands:
     def ask_reviewer(self) -> None:
         from tkinter import simpledialog
 
-        name = simpledialog.askstring(APP_NAME, "Your name, written with every verdict, note and edit:",
+        name = simpledialog.askstring(APP_NAME, _("Your name, written with every verdict, note and edit:"),
                                       initialvalue=self.reviewer, parent=self.root)
         if name is not None:
             self.set_reviewer(name)
@@ -242,7 +260,7 @@ class VerdictCommands:
             parts.append(self.display_name(ws))
         title = " — ".join(parts + [APP_NAME])
         if ws is not None and ws.read_only:
-            title += " (read-only)"
+            title = _("{title} (read-only)").format(title=title)
         self.root.title(title)
 
 

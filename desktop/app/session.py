@@ -11,8 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-#: What the list's state column says of a parsed image, by verdict (the icon says it too).
-_VERDICT_WORDS = {"not_reviewed": "done", "accepted": "accepted", "needs_fix": "needs fix", "rejected": "rejected"}
+from desktop.i18n import N_, _, ngettext, pgettext
+
+#: What the list's state column says of a parsed image, by verdict (the icon says it too); translated where shown.
+_VERDICT_WORDS = {"not_reviewed": N_("done"), "accepted": N_("accepted"), "needs_fix": N_("needs fix"),
+                  "rejected": N_("rejected")}
 
 
 class State(enum.Enum):
@@ -44,6 +47,9 @@ class ImageEntry:
     edited: bool = False
     image_id: int | None = None
     doubt: float | None = None
+    #: Agreement with an opened annotation (issue 16): mIoU and pixel accuracy, 0..1.
+    miou: float | None = None
+    pixel_accuracy: float | None = None
 
     @property
     def key(self) -> str:
@@ -61,17 +67,20 @@ class ImageEntry:
     def status_text(self) -> str:
         """Short state for the file list, e.g. ``"done · 2 persons"`` or ``"failed: ..."``."""
         if self.state is State.FAILED:
-            return f"failed: {short_reason(self.error, self.path)}" if self.error else "failed"
+            return (_("failed: {reason}").format(reason=short_reason(self.error, self.path)) if self.error
+                    else pgettext("image state", "failed"))
         if self.state is State.PARSING:
-            return "parsing…"
+            return _("parsing…")
         if self.state is State.WAITING:
-            return "waiting"
+            return pgettext("image state", "waiting")
         people = ""
         if self.persons is not None:
-            people = f" · {self.persons} person" + ("" if self.persons == 1 else "s")
-        flags = "".join(text for on, text in ((self.changed, " · changed on disk"), (self.other_model,
-                        " · other model"), (self.edited, " · edited")) if on)
-        return _VERDICT_WORDS.get(self.verdict, "done") + people + flags
+            people = " · " + ngettext("{n} person", "{n} persons", self.persons).format(n=self.persons)
+        flags = "".join(" · " + text for on, text in ((self.changed, _("changed on disk")), (self.other_model,
+                        _("other model")), (self.edited, _("edited"))) if on)
+        from desktop.app.entry_figures import list_figures  # doubt and agreement (issue 16)
+
+        return _(_VERDICT_WORDS.get(self.verdict, "done")) + people + flags + list_figures(self)
 
 
 def short_reason(message: str, path: Path | None = None, limit: int = 48) -> str:

@@ -18,16 +18,17 @@ from tkinter import ttk
 
 from desktop.app.theme import COLORS
 from desktop.app.verdict_icons import CHANGED_COLOR, VerdictIcons
+from desktop.i18n import N_, _, ngettext, pgettext
 
 NOTE_DELAY_MS = 300
-NOTE_HINT = "Note (saved as you type)"
+NOTE_HINT = N_("Note (saved as you type)")  # translated where shown
 
-#: (verdict value, button text, key shown) in the order of the buttons.
+#: (verdict value, button text (marked; translated where shown), key shown) in the order of the buttons.
 VERDICT_BUTTONS = (
-    ("accepted", "Accept", "Y"),
-    ("needs_fix", "Needs fix", "X"),
-    ("rejected", "Reject", "R"),
-    ("not_reviewed", "Not reviewed", "U"),
+    ("accepted", N_("Accept"), "Y"),
+    ("needs_fix", N_("Needs fix"), "X"),
+    ("rejected", N_("Reject"), "R"),
+    ("not_reviewed", N_("Not reviewed"), "U"),
 )
 
 
@@ -51,25 +52,25 @@ class VerdictPanel(ttk.Frame):
         # Compact (about 150 px): at 1024x640 the classes below must still show without scrolling.
         head = ttk.Frame(self, style="Side.TFrame")
         head.pack(fill="x")
-        ttk.Label(head, text="Review", style="SideHeading.TLabel").pack(side="left")
+        ttk.Label(head, text=pgettext("panel", "Review"), style="SideHeading.TLabel").pack(side="left")
         self.reviewer_button = ttk.Button(head, text="", style="Small.TButton", takefocus=False, command=on_reviewer)
         self.reviewer_button.pack(side="right")
         from desktop.app.widgets import Tooltip
 
-        Tooltip(self.reviewer_button, "The name written with your verdicts, notes and edits: click to change it")
+        Tooltip(self.reviewer_button, _("The name written with your verdicts, notes and edits: click to change it"))
 
         grid = ttk.Frame(self, style="Side.TFrame")
         grid.pack(fill="x", pady=(u // 5, 0))
         self.buttons: dict[str, ttk.Button] = {}
         for i, (value, text, key) in enumerate(VERDICT_BUTTONS):
-            b = ttk.Button(grid, text=f"{text} ({key})", image=icons.get(value), compound="left",
+            b = ttk.Button(grid, text=_("{verdict} ({key})").format(verdict=_(text), key=key), image=icons.get(value), compound="left",
                            style="Verdict.TButton", takefocus=False, command=lambda v=value: self._on_verdict(v))
             b.grid(row=i // 2, column=i % 2, sticky="ew", padx=(0, u // 4 if i % 2 == 0 else 0), pady=(0, u // 8))
             self.buttons[value] = b
         grid.columnconfigure(0, weight=1, uniform="v")
         grid.columnconfigure(1, weight=1, uniform="v")
-        Tooltip(self.buttons["accepted"], "Accept (Y). Space accepts and goes to the next image not reviewed.")
-        Tooltip(self.buttons["not_reviewed"], "Back to “not reviewed” (U)")
+        Tooltip(self.buttons["accepted"], _("Accept (Y). Space accepts and goes to the next image not reviewed."))
+        Tooltip(self.buttons["not_reviewed"], _("Back to “not reviewed” (U)"))
 
         # Who gave the verdict and when; a warning when the photo changed since. Shown when there is one.
         self.detail = ttk.Label(self, text="", style="SideValueMuted.TLabel", wraplength=u * 14, justify="left")
@@ -122,8 +123,8 @@ class VerdictPanel(ttk.Frame):
         else:
             self.detail.pack_forget()
         if changed:
-            self.changed_label.configure(text="⚠ The image changed on disk since this verdict: look again and "
-                                              "confirm or change it.")
+            self.changed_label.configure(text=_("⚠ The image changed on disk since this verdict: look again and "
+                                                "confirm or change it."))
             self.changed_label.pack(anchor="w", fill="x", before=self.note_row)
         else:
             self.changed_label.pack_forget()
@@ -177,7 +178,7 @@ class VerdictPanel(ttk.Frame):
     def _show_hint(self) -> None:
         if not self._hint and self._image_id is not None and not self.note_text() \
                 and self.focus_get() is not self.note:
-            self._set_text(NOTE_HINT, hint=True)
+            self._set_text(_(NOTE_HINT), hint=True)
 
     def _hide_hint(self) -> None:
         """Remove the hint's own characters (text typed or pasted meanwhile stays)."""
@@ -207,7 +208,7 @@ class VerdictPanel(ttk.Frame):
         if self._pending is not None:
             self.after_cancel(self._pending)
         self._pending = self.after(NOTE_DELAY_MS, self.flush)
-        self.note_status.configure(text="Saving…")
+        self.note_status.configure(text=_("Saving…"))
 
     def flush(self) -> None:
         """Save the note now if it changed (image switch, close, focus leaving the note)."""
@@ -221,56 +222,71 @@ class VerdictPanel(ttk.Frame):
             return
         text = self.note_text()
         if text == self._saved_text:
-            if str(self.note_status.cget("text")) == "Saving…":
-                self.note_status.configure(text="Saved")
+            if str(self.note_status.cget("text")) == _("Saving…"):
+                self.note_status.configure(text=_("Saved"))
             return
         self._on_note(self._image_id, text)
         self._saved_text = text
 
     def note_saved(self, ok: bool, message: str = "") -> None:
         """The controller's answer to ``on_note``."""
-        self.note_status.configure(text="Saved" if ok else message, foreground=COLORS.muted if ok else COLORS.error)
+        self.note_status.configure(text=_("Saved") if ok else message, foreground=COLORS.muted if ok else COLORS.error)
 
 
 class VerdictCounts(ttk.Frame):
     """The status bar's count of verdicts, each with its icon: "✓ 12  ! 3  ✕ 1  ○ 84"."""
 
     ORDER = ("accepted", "needs_fix", "rejected", "not_reviewed")
-    TIPS = {"accepted": "accepted", "needs_fix": "marked “needs fix”", "rejected": "rejected",
-            "not_reviewed": "not reviewed yet"}
+    #: For the log and tests only (English like the rest of the log); the window shows :meth:`tip`.
+    LOG_WORDS = {"accepted": "accepted", "needs_fix": "marked “needs fix”", "rejected": "rejected",
+                 "not_reviewed": "not reviewed yet"}
+
+    @staticmethod
+    def tip(value: str, n: int) -> str:
+        """"12 images accepted": the count of one verdict as a sentence."""
+        if value == "accepted":
+            return ngettext("{n} image accepted", "{n} images accepted", n).format(n=n)
+        if value == "needs_fix":
+            return ngettext("{n} image marked “needs fix”", "{n} images marked “needs fix”", n).format(n=n)
+        if value == "rejected":
+            return ngettext("{n} image rejected", "{n} images rejected", n).format(n=n)
+        return ngettext("{n} image not reviewed yet", "{n} images not reviewed yet", n).format(n=n)
 
     def __init__(self, master: tk.Misc, *, icons: VerdictIcons, unit: int):
         super().__init__(master, style="Status.TFrame")
         from desktop.app.widgets import Tooltip
 
         self.labels: dict[str, ttk.Label] = {}
+        self._counts: dict[str, int] = {}
         for value in self.ORDER:
             label = ttk.Label(self, text="0", image=icons.get(value), compound="left", style="Status.TLabel")
             label.pack(side="left", padx=(0, unit // 6))
-            Tooltip(label, lambda v=value: f"{self.labels[v].cget('text')} image(s) {self.TIPS[v]}")
+            Tooltip(label, lambda v=value: self.tip(v, self._counts.get(v, 0)))
             self.labels[value] = label
         self.changed = ttk.Label(self, text="", style="StatusWarn.TLabel")
         self.changed.pack(side="left")
-        Tooltip(self.changed, "Images changed on disk since their verdict: look again and confirm")
+        Tooltip(self.changed, _("Images changed on disk since their verdict: look again and confirm"))
 
     def set_counts(self, counts: dict[str, int], changed: int, visible: bool = True) -> None:
+        self._counts = {value: counts.get(value, 0) for value in self.labels}
         for value, label in self.labels.items():
             label.configure(text=f"{counts.get(value, 0):,}")
-        self.changed.configure(text=f"⚠ {changed:,} changed" if changed else "")
+        self.changed.configure(text=_("⚠ {n} changed").format(n=f"{changed:,}") if changed else "")
         if not visible:
             for label in self.labels.values():
                 label.configure(text="")
 
     def text(self) -> str:
         """The counts as words (tests, the log)."""
-        return ", ".join(f"{self.labels[v].cget('text')} {self.TIPS[v]}" for v in self.ORDER)
+        return ", ".join(f"{self.labels[v].cget('text')} {self.LOG_WORDS[v]}" for v in self.ORDER)
 
 
 def badge_for(entry) -> str:
     """The badge over a parsed image for its verdict (empty when not reviewed)."""
-    text = {"accepted": "✓ Accepted", "needs_fix": "! Needs fix", "rejected": "✕ Rejected"}.get(entry.verdict, "")
+    text = {"accepted": _("✓ Accepted"), "needs_fix": _("! Needs fix"), "rejected": _("✕ Rejected")}.get(
+        entry.verdict, "")
     if entry.changed:
-        text = (text + "  ·  " if text else "") + "⚠ Changed on disk since review"
+        text = (text + "  ·  " if text else "") + _("⚠ Changed on disk since review")
     return text
 
 

@@ -248,7 +248,7 @@ class ParseWorker(threading.Thread):
         info["worker_priority"] = self.priority
         self._post(ModelReady(info, time.perf_counter() - start))
         with self._cond:
-            idle = not self._pending
+            idle = not self._pending and not self._stopping  # quitting: no warm-up to wait for
         if idle:  # while the user picks photos: compile for the size used last time
             self._call_parser("warm_up")
         while True:
@@ -376,6 +376,11 @@ class PhotoLoader:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The decoding thread (quitting waits for it)."""
+        return self._thread
 
     def _run(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from tkinter import filedialog, messagebox
 
 from desktop import APP_NAME
 from desktop.app.session import State
+from desktop.i18n import _, pgettext
 from desktop.review.workspace import SUFFIX, WorkspaceError, workspaces_dir
 
 log = logging.getLogger(__name__)
@@ -47,37 +48,37 @@ class WorkspaceActions:
         win = self.window
         m = getattr(win, "file_menu", None)
         if m is not None:
-            at = _index_of(m, "Include subfolders")
+            at = _index_of(m, _("Include subfolders"))
             at = (at + 1) if at is not None else 0
             self.recent_menu = tk.Menu(m, tearoff=False, postcommand=self._fill_recent)
             m.insert_separator(at + 1)
-            m.insert_command(at + 2, label="Open workspace…", command=self.ask_open)
-            m.insert_cascade(at + 3, label="Recent workspaces", menu=self.recent_menu)
-            m.insert_command(at + 4, label="Save workspace as…", command=self.ask_save_as)
-            m.insert_command(at + 5, label="Attach parsed results from a folder…", command=self.ask_attach)
-            m.insert_command(at + 6, label="Close workspace", command=self.c.close_workspace)
-            after = _index_of(m, "Export all parsed images…")
+            m.insert_command(at + 2, label=_("Open workspace…"), command=self.ask_open)
+            m.insert_cascade(at + 3, label=_("Recent workspaces"), menu=self.recent_menu)
+            m.insert_command(at + 4, label=_("Save workspace as…"), command=self.ask_save_as)
+            m.insert_command(at + 5, label=_("Attach parsed results from a folder…"), command=self.ask_attach)
+            m.insert_command(at + 6, label=_("Close workspace"), command=self.c.close_workspace)
+            after = _index_of(m, _("Export all parsed images…"))
             if after is not None:
-                m.insert_command(after + 1, label="Export review report…", command=self.ask_report)
+                m.insert_command(after + 1, label=_("Export review report…"), command=self.ask_report)
         bar = win.menubar
         review = tk.Menu(bar, tearoff=False)
         c = self.c
-        review.add_command(label="Accept and go to the next not reviewed", accelerator="Space",
+        review.add_command(label=_("Accept and go to the next not reviewed"), accelerator="Space",
                            command=c.accept_and_next)
-        review.add_command(label="Accept", accelerator="Y", command=lambda: c.set_verdict("accepted"))
-        review.add_command(label="Needs fix", accelerator="X", command=lambda: c.set_verdict("needs_fix"))
-        review.add_command(label="Reject", accelerator="R", command=lambda: c.set_verdict("rejected"))
-        review.add_command(label="Back to not reviewed", accelerator="U", command=lambda: c.set_verdict("not_reviewed"))
+        review.add_command(label=_("Accept"), accelerator="Y", command=lambda: c.set_verdict("accepted"))
+        review.add_command(label=_("Needs fix"), accelerator="X", command=lambda: c.set_verdict("needs_fix"))
+        review.add_command(label=_("Reject"), accelerator="R", command=lambda: c.set_verdict("rejected"))
+        review.add_command(label=_("Back to not reviewed"), accelerator="U", command=lambda: c.set_verdict("not_reviewed"))
         review.add_separator()
-        review.add_command(label="Next not reviewed", accelerator="N", command=c.next_not_reviewed)
-        review.add_command(label="Next needing attention", accelerator="Shift+N", command=c.next_needing_attention)
+        review.add_command(label=_("Next not reviewed"), accelerator="N", command=c.next_not_reviewed)
+        review.add_command(label=_("Next needing attention"), accelerator="Shift+N", command=c.next_needing_attention)
         review.add_separator()
-        review.add_command(label="Reviewer name…", command=c.ask_reviewer)
-        model_at = _index_of(bar, "Model")
+        review.add_command(label=_("Reviewer name…"), command=c.ask_reviewer)
+        model_at = _index_of(bar, pgettext("menu", "Model"))
         if model_at is not None:
-            bar.insert_cascade(model_at, label="Review", menu=review, underline=0)
+            bar.insert_cascade(model_at, label=pgettext("menu", "Review"), menu=review, underline=0)
         else:
-            bar.add_cascade(label="Review", menu=review, underline=0)
+            bar.add_cascade(label=pgettext("menu", "Review"), menu=review, underline=0)
         self.review_menu = review
 
     def _fill_recent(self) -> None:
@@ -87,10 +88,10 @@ class WorkspaceActions:
         for path in recent:
             menu.add_command(label=path, command=lambda p=path: self.c.open_workspace(p))
         if not recent:
-            menu.add_command(label="(none yet)", state="disabled")
+            menu.add_command(label=_("(none yet)"), state="disabled")
         else:
             menu.add_separator()
-            menu.add_command(label="Clear this list", command=self._clear_recent)
+            menu.add_command(label=_("Clear this list"), command=self._clear_recent)
 
     def _clear_recent(self) -> None:
         self.c.settings.recent_workspaces = []
@@ -98,23 +99,23 @@ class WorkspaceActions:
 
     # ------------------------------------------------------------------ open / save as
     def ask_open(self) -> None:
-        path = filedialog.askopenfilename(parent=self.root, title="Open a review workspace",
+        path = filedialog.askopenfilename(parent=self.root, title=_("Open a review workspace"),
                                           initialdir=str(workspaces_dir()) if workspaces_dir().is_dir() else None,
-                                          filetypes=[("Review workspaces", f"*{SUFFIX}"), ("All files", "*")])
+                                          filetypes=[(_("Review workspaces"), f"*{SUFFIX}"), (_("All files"), "*")])
         if path:
             self.c.open_workspace(path)
 
     def ask_save_as(self) -> None:
         ws = self.c.workspace
         if ws is None:
-            messagebox.showinfo(APP_NAME, "No workspace is open: open a folder first.", parent=self.root)
+            messagebox.showinfo(APP_NAME, _("No workspace is open: open a folder first."), parent=self.root)
             return
         roots = ws.roots()
         folder = str(roots[0].path) if roots and roots[0].found else None
         dest = filedialog.asksaveasfilename(
-            parent=self.root, title="Save the workspace as", defaultextension=SUFFIX, initialdir=folder,
+            parent=self.root, title=_("Save the workspace as"), defaultextension=SUFFIX, initialdir=folder,
             initialfile=self.c.display_name(ws).removesuffix(SUFFIX) + SUFFIX,
-            filetypes=[("Review workspaces", f"*{SUFFIX}")])
+            filetypes=[(_("Review workspaces"), f"*{SUFFIX}")])
         if dest:
             self.save_as(dest)
 
@@ -125,7 +126,7 @@ class WorkspaceActions:
             return
         c.panel.flush()
         c._save_ui_state()
-        self.window.set_status("Saving a copy of the workspace…")
+        self.window.set_status(_("Saving a copy of the workspace…"))
 
         def run() -> None:
             try:
@@ -134,7 +135,7 @@ class WorkspaceActions:
                         return
                     saved = ws.save_copy(dest)
             except WorkspaceError as exc:
-                c.inbox.put(("call", lambda e=exc: self._failed("The workspace could not be saved", e)))
+                c.inbox.put(("call", lambda e=exc: self._failed(_("The workspace could not be saved"), e)))
                 return
             c.inbox.put(("call", lambda: self._saved_as(saved)))
 
@@ -142,18 +143,18 @@ class WorkspaceActions:
 
     def _saved_as(self, path: Path) -> None:
         if self.c.open_workspace(path):
-            self.window.set_status(f'Workspace saved as "{path}"; you are now working in this copy.')
+            self.window.set_status(_('Workspace saved as "{path}"; you are now working in this copy.').format(path=path))
 
     # ------------------------------------------------------------------ report
     def ask_report(self) -> None:
         if self.c.workspace is None:
-            messagebox.showinfo(APP_NAME, "No workspace is open: there is nothing to report yet.", parent=self.root)
+            messagebox.showinfo(APP_NAME, _("No workspace is open: there is nothing to report yet."), parent=self.root)
             return
         roots = self.c.workspace.roots()
         path = filedialog.asksaveasfilename(
-            parent=self.root, title="Export the review report", defaultextension=".csv",
+            parent=self.root, title=_("Export the review report"), defaultextension=".csv",
             initialdir=str(roots[0].path) if roots and roots[0].found else None, initialfile="review-report.csv",
-            filetypes=[("CSV (spreadsheets)", "*.csv"), ("JSON", "*.json")])
+            filetypes=[(_("CSV (spreadsheets)"), "*.csv"), ("JSON", "*.json")])
         if path:
             self.export_report(path)
 
@@ -173,21 +174,21 @@ class WorkspaceActions:
                         return
                     write_report(ws, path)
             except (OSError, WorkspaceError) as exc:
-                c.inbox.put(("call", lambda e=exc: self._failed("The review report could not be written", e)))
+                c.inbox.put(("call", lambda e=exc: self._failed(_("The review report could not be written"), e)))
                 return
-            c.inbox.put(("call", lambda: self.window.set_status(f'Review report written to "{path}".')))
+            c.inbox.put(("call", lambda: self.window.set_status(_('Review report written to "{path}".').format(path=path))))
 
         self._start(run, "review-report")
 
     # ------------------------------------------------------------------ attach outputs
     def ask_attach(self) -> None:
         if self.c.workspace is None:
-            messagebox.showinfo(APP_NAME, "Open the folder of photos first, then attach the folder of their "
-                                          "results.", parent=self.root)
+            messagebox.showinfo(APP_NAME, _("Open the folder of photos first, then attach the folder of their "
+                                            "results."), parent=self.root)
             return
         folder = filedialog.askdirectory(parent=self.root, mustexist=True,
-                                         title="Folder of results written by this app (NAME.json and "
-                                               "NAME_labels.png)")
+                                         title=_("Folder of results written by this app (NAME.json and "
+                                                 "NAME_labels.png)"))
         if folder:
             self.attach(folder)
 
@@ -197,20 +198,21 @@ class WorkspaceActions:
 
         c, ws = self.c, self.c.workspace
         if ws is None or ws.read_only:
-            self.window.set_status("Results can only be attached to a workspace that can be saved.", warn=True)
+            self.window.set_status(_("Results can only be attached to a workspace that can be saved."), warn=True)
             return
-        self.window.set_status(f'Reading the results in "{folder}"…')
+        self.window.set_status(_('Reading the results in "{folder}"…').format(folder=folder))
 
         def progress(i: int, n: int, name: str) -> None:
             if i % 20 == 0:
-                c.inbox.put(("call", lambda: self.window.set_status(f"Reading results: {i + 1} of {n} ({name})…")))
+                c.inbox.put(("call", lambda: self.window.set_status(
+                    _("Reading results: {current} of {total} ({name})…").format(current=i + 1, total=n, name=name))))
 
         def run() -> None:
             try:
                 summary = attach_folder(ws, folder, guard=lambda: c._lock, progress=progress,
                                         should_stop=lambda: c.workspace is not ws)
             except (OSError, WorkspaceError) as exc:
-                c.inbox.put(("call", lambda e=exc: self._failed("The results could not be attached", e)))
+                c.inbox.put(("call", lambda e=exc: self._failed(_("The results could not be attached"), e)))
                 return
             c.inbox.put(("call", lambda: self._attached(ws, summary)))
 
@@ -247,7 +249,7 @@ class WorkspaceActions:
         win.set_status(text, warn=bool(summary.failed))
         if summary.failed:
             details = "; ".join(f"{Path(p).name}: {why}" for p, why in summary.failed[:3])
-            c.notices.show("attach", f"Attaching results: {text} {details}", "warning")
+            c.notices.show("attach", _("Attaching results: {summary} {details}").format(summary=text, details=details), "warning")
 
     # ------------------------------------------------------------------ helpers
     def _start(self, run, name: str) -> None:
@@ -255,5 +257,6 @@ class WorkspaceActions:
         self.job.start()
 
     def _failed(self, what: str, exc: BaseException) -> None:
-        self.window.set_status(f"{what}: {exc}", warn=True)
-        self.c.notices.show("action-failed", f"{what}: {exc}", "error")
+        text = _("{problem}: {reason}").format(problem=what, reason=exc)
+        self.window.set_status(text, warn=True)
+        self.c.notices.show("action-failed", text, "error")

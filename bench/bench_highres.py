@@ -224,9 +224,12 @@ def run_stages(tree: Path, work: Path, tag: str, photo: Path, model: Path) -> di
 
 def run_gui(tree: Path, work: Path, tag: str, photo: Path, model: Path, display: str) -> dict:
     load = os.getloadavg()[0]
+    # Fresh settings and data folders: the window must parse, not reuse a result it stored earlier.
+    home = Path(tempfile.mkdtemp(prefix=f"gui-{tag}-", dir=work))
+    env = {**_env(tree, work, tag), "DISPLAY": display, "XDG_CONFIG_HOME": str(home / "config"),
+           "XDG_DATA_HOME": str(home / "data"), "XDG_STATE_HOME": str(home / "state")}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--gui-child", str(model), str(photo)],
-                          cwd=tree, env={**_env(tree, work, tag), "DISPLAY": display}, capture_output=True, text=True,
-                          timeout=3600)
+                          cwd=tree, env=env, capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
         return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-3:]}
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "load": load}

@@ -183,8 +183,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_threads, metavar="N",
                    help=_("CPU threads for inference, at most 4 per CPU core (default: the runtime's choice)"))
     p.add_argument("--streams", type=_positive_int, metavar="N",
-                   help=_("images in the network at once, sharing the threads (OpenVINO only; default 1, "
-                          "measured fastest on 2 cores; more can pay on machines with many cores)"))
+                   help=_("images in the network at once, sharing the threads (OpenVINO only; default 2, "
+                          "measured fastest on 2 cores; 1 uses the least memory)"))
     p.add_argument("--sequential", action="store_true",
                    help=_("one image at a time: decoding and writing do not overlap the network "
                           "(slower, holds one image in memory instead of three)"))
@@ -556,7 +556,8 @@ def batch_outcomes(todo: Sequence[Job], parser, args: argparse.Namespace, option
 
         return cli_outcomes(parser, todo, options, args.max_pixels, formats)
     streams = getattr(args, "streams", None) or DEFAULT_STREAMS
-    if streams > 1 and hasattr(parser, "use_streams"):
+    # (one image at a time would leave a second stream, and its share of the threads, idle)
+    if streams > 1 and hasattr(parser, "use_streams") and not getattr(args, "sequential", False):
         parser.use_streams(streams)
     return parse_jobs(
         todo, parser,

@@ -136,6 +136,16 @@ class WideTextHelpFormatter(argparse.HelpFormatter):
         text = self._whitespace_matcher.sub(" ", text).strip()
         return "\n".join(indent + line for line in wrap_display(text, width - len(indent)))
 
+    def _format_usage(self, usage, actions, groups, prefix) -> str:
+        """The usage lines, continuation lines under the program's name also after "用法："."""
+        text = super()._format_usage(usage, actions, groups, prefix)
+        shown = argparse._("usage: ") if prefix is None else prefix  # type: ignore[attr-defined]
+        extra = display_width(shown) - len(shown)
+        if extra <= 0:
+            return text
+        first, *rest = text.split("\n")
+        return "\n".join([first, *((" " * extra + line) if line.strip() else line for line in rest)])
+
 
 class WideTextRawDescriptionHelpFormatter(WideTextHelpFormatter):
     """The description and epilog as written (line breaks kept), the options' help wrapped by columns."""

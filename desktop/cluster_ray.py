@@ -44,7 +44,7 @@ import numpy as np
 
 from desktop.engine.errors import M2FPError
 from desktop.i18n import N_, _
-from desktop.pipeline import Outcome
+from desktop.pipeline import DEFAULT_STREAMS, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -328,4 +328,4 @@ def load_ray_batch(args, model_dir: Path | None) -> RayBatch:
     address = ray_address(args.ray)
     path, _origin = locate_model(model_dir)
     return RayBatch(Path(path), address=address, runtime=args.runtime, precision=args.precision,
-                    threads=args.threads, streams=getattr(args, "streams", None) or 1)
+                    threads=args.threads, streams=getattr(args, "streams", None) or DEFAULT_STREAMS)

@@ -54,9 +54,12 @@ J = TypeVar("J")
 
 #: Photos held beyond those in the network: one decoded and waiting, one being written.
 AHEAD = 2
-#: Images in the network at once by default (OpenVINO streams, sharing the threads). Measured
-#: with bench/bench_batch.py on 2 cores: see the README's figures for why it is 1 there.
-DEFAULT_STREAMS = 1
+#: Images in the network at once by default (OpenVINO streams, sharing the threads; never more
+#: than the threads). Measured with bench/bench_batch.py on 2 shared cores, 20 photos of
+#: 1920x1080, two rounds: 2 streams of 1 thread gave 8.4 and 12.5 photos per minute against
+#: 6.7 and 7.9 for 1 stream of 2 threads (the same CPU time; 0.3 GB more peak memory): one
+#: image's network leaves cores idle at its serial steps, a second image fills them.
+DEFAULT_STREAMS = 2
 _POLL = 0.1  # seconds between checks of the cancel flag while a stage waits
 
 

@@ -517,7 +517,9 @@ def test_converted_dialogs_and_panels_show_only_translated_text(tk_root, tiny_mo
         pump(root, 0.2)
         data = [APP_NAME, __version__, str(tiny_model_dir), str(tmp_path / "m2fp.log"), str(tmp_path), "Python", "Tk", "PyTorch", "NumPy",
                 platform.system(), platform.release(), platform.machine(), platform.python_version(), "torch",
-                "exact", "n/a", "English", "简体中文"]
+                "exact", "n/a", "English", "简体中文",
+                # Versions the dialog lists once a test before this one imported the library ("2.13.0+cpu").
+                *(getattr(sys.modules.get(m), "__version__", "") for m in ("torch", "openvino", "numpy"))]
         problems = []
         for top in (about, shortcuts, model, side, menubar):
             problems += find_unmarked(top, data)

@@ -214,17 +214,56 @@ def test_cli_follows_the_system_language(tmp_path):
     assert "错误：参数 --opacity：须在 0 到 1 之间" in err, err
 
 
+def test_chinese_help_is_wrapped_by_terminal_columns():
+    from desktop.cli_language import display_width, wrap_display
+
+    text = ("模型文件夹（configuration.json + pytorch_model.pt）；默认：M2FP_MODEL_DIR，其次是桌面程序中选择的"
+            "文件夹，再次按常规位置查找（程序旁的 models/、用户缓存）")
+    lines = wrap_display(text, 30)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", ""), "nothing lost"
+    assert all(display_width(line) <= 30 for line in lines), lines
+    assert any("M2FP_MODEL_DIR" in line for line in lines), "an English word is never cut"
+    assert not any(line[0] in "，。；：）" for line in lines), "no line starts with closing punctuation"
+    assert wrap_display("one two three four five", 10) == ["one two", "three four", "five"]
+
+
+def test_cli_help_in_chinese_fits_the_terminal(tmp_path):
+    from test_i18n import _catalogs
+
+    from desktop.cli_language import display_width
+
+    folder = tmp_path / "locale"
+    _catalogs().compile_po(PO, folder / "zh_CN" / "LC_MESSAGES" / "m2fp.mo")
+    out = _cli(["--help"], folder, tmp_path, "zh_CN").stdout
+    # The one allowed exception: a word longer than a line (the list of formats).
+    wide = [line for line in out.splitlines() if display_width(line) > 100 and " " in line.strip()]
+    assert not wide, "\n".join(wide)
+
+
 # --------------------------------------------------------------------------- Chinese: nothing clipped
 
 def _clipped(top: tk.Misc) -> list[str]:
-    """Buttons, check and radio buttons shown narrower than their text needs."""
+    """Buttons, check, radio and menu buttons shown narrower than their text needs, or cut off by
+    the frame that holds them (a group of the edit bar wider than the photo's column)."""
     out = []
 
+    def cut_by(w: tk.Misc) -> tk.Misc | None:
+        right = w.winfo_rootx() + w.winfo_width()
+        parent = w.nametowidget(w.winfo_parent())
+        while parent is not None and not isinstance(parent, (tk.Canvas, tk.Tk, tk.Toplevel)):
+            if right > parent.winfo_rootx() + parent.winfo_width() + 1:
+                return parent
+            parent = parent.nametowidget(parent.winfo_parent()) if parent.winfo_parent() else None
+        return None
+
     def visit(w: tk.Misc) -> None:
-        if isinstance(w, (ttk.Button, ttk.Checkbutton, ttk.Radiobutton, tk.Button)) and w.winfo_ismapped():
+        if isinstance(w, (ttk.Button, ttk.Checkbutton, ttk.Radiobutton, ttk.Menubutton, tk.Button)) \
+                and w.winfo_ismapped():
             text = str(w.cget("text"))
             if text and w.winfo_width() + 1 < w.winfo_reqwidth():
                 out.append(f"{w}: {text!r} is {w.winfo_width()} px wide, needs {w.winfo_reqwidth()}")
+            elif text and (holder := cut_by(w)) is not None:
+                out.append(f"{w}: {text!r} is cut off by {holder}")
         for child in w.winfo_children():
             visit(child)
 

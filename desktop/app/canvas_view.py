@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageTk
 
 from desktop import render
+from desktop.app.photo_levels import crop_for_resize, halve
 from desktop.engine.result import ParsingResult
 from desktop.i18n import N_
 
@@ -102,8 +103,7 @@ class CanvasView(ttk.Frame):
 
         # What is shown.
         self.rgb: np.ndarray | None = None
-        self._pil: Image.Image | None = None
-        self._levels: dict[int, Image.Image] = {}
+        self._levels: dict[int, np.ndarray] = {}
         self.result: ParsingResult | None = None
         self._persons_by_score: list = []
         self.message = ""
@@ -167,7 +167,6 @@ class CanvasView(ttk.Frame):
         """Display a new photo (and its result, if parsed). Fits it to the window."""
         same_size = self.rgb is not None and rgb is not None and self.rgb.shape == rgb.shape
         self.rgb = rgb
-        self._pil = None
         self._levels = {}
         self._sample_cache.clear()
         self._set_result(result)
@@ -547,7 +546,10 @@ class CanvasView(ttk.Frame):
                 min(float(w), self.ox + x1 / s) / factor,
                 min(float(h), self.oy + y1 / s) / factor,
             )
-            photo = np.asarray(source.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box))
+            # Only the part of the level the filter reads becomes a Pillow image (a whole
+            # 48-megapixel photo would be 192 MB more).
+            part, box = crop_for_resize(source, box)
+            photo = np.asarray(Image.fromarray(part).resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box))
         lab = labels.take(ys, axis=0).take(xs, axis=1) if labels is not None else None
         sample = _Sample(key, x0, y0, xs, ys, photo, lab)
         if self.maps is not None and lab is not None:
@@ -557,15 +559,15 @@ class CanvasView(ttk.Frame):
         self._sample_cache = [sample]
         return sample
 
-    def _photo_level(self, scale: float) -> tuple[Image.Image, int]:
+    def _photo_level(self, scale: float) -> tuple[np.ndarray, int]:
         """The photo reduced by the largest power of two not finer than ``scale`` needs.
 
         Resizing a 24-megapixel photo to screen size on every pan is slow; halving it once
-        per level (``Image.reduce`` averages, so no aliasing) and resizing that is not.
+        per level (averaging, so no aliasing: :mod:`desktop.app.photo_levels`) and resizing
+        that is not. Level 1 is the decoded photo itself (no copy).
         """
-        if self._pil is None:
-            self._pil = Image.fromarray(self.rgb)
-            self._levels = {1: self._pil}
+        if not self._levels:
+            self._levels = {1: self.rgb}
         factor = 1
         while factor < 16 and scale * factor * 2 <= 1.0:
             factor *= 2
@@ -573,7 +575,7 @@ class CanvasView(ttk.Frame):
             smaller = max(f for f in self._levels if f < factor)
             img = self._levels[smaller]
             while smaller < factor:
-                img = img.reduce(2)
+                img = halve(img)
                 smaller *= 2
                 self._levels[smaller] = img
         return self._levels[factor], factor

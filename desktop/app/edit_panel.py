@@ -70,6 +70,13 @@ class _Flow(ttk.Frame):
         self.configure(height=y + row_h)
 
 
+def _columns(text: str) -> int:
+    """Width of ``text`` in average characters: a Chinese character is about two (Tk's ``width``)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
 class EditPanel(ttk.Frame):
     """Tool buttons, class and person choosers, brush size, view, undo/redo/revert, a note."""
 
@@ -92,7 +99,9 @@ class EditPanel(ttk.Frame):
 
         flow = self.flow = _Flow(self, gap=gap, style="Toolbar.TFrame")
         flow.pack(fill="x")
-        tools, person_tools, size, paint, views, history = (flow.group() for _i in range(6))
+        # The class and the person are groups of their own: one group holding both is wider than the
+        # photo's column of a small window (the flow never splits a group).
+        tools, person_tools, size, paint, person_group, views, history = (flow.group() for _i in range(7))
         self.tool_buttons: dict[str, ttk.Radiobutton] = {}
         for i, tool in enumerate(TOOLS):
             b = ttk.Radiobutton(tools if i < 6 else person_tools, text=_(tool.title), value=tool.name, variable=self.tool_var, style="Toolbutton",
@@ -117,17 +126,17 @@ class EditPanel(ttk.Frame):
         self.swatch.pack(side="left", padx=(0, 2))
         names = class_display_names(self.class_names[1:])
         self.class_box = ttk.Combobox(paint, textvariable=self.class_var, values=names, state="readonly",
-                                      width=max(len(n) for n in names) + 1, takefocus=False, style="Edit.TCombobox")
+                                      width=max(_columns(n) for n in names) + 1, takefocus=False, style="Edit.TCombobox")
         self.class_box.pack(side="left")
         self.class_box.bind("<<ComboboxSelected>>", self._class_chosen)
         Tooltip(self.class_box, _("The class the brush, fill and polygon paint (the picker sets it too)."))
-        ttk.Label(paint, text=_("Person"), style="Status.TLabel").pack(side="left", padx=(gap, 0))
-        self.person_box = ttk.Combobox(paint, textvariable=self.person_var, state="readonly", width=10,
+        ttk.Label(person_group, text=_("Person"), style="Status.TLabel").pack(side="left")
+        self.person_box = ttk.Combobox(person_group, textvariable=self.person_var, state="readonly", width=10,
                                        takefocus=False, style="Edit.TCombobox")
         self.person_box.pack(side="left")
         self.person_box.bind("<<ComboboxSelected>>", self._person_chosen)
         Tooltip(self.person_box, _("The person new paint belongs to; every body part belongs to one person."))
-        self.person_menu_button = ttk.Menubutton(paint, text=_("Person ▾"), style="Toolbutton", takefocus=False)
+        self.person_menu_button = ttk.Menubutton(person_group, text=_("Person ▾"), style="Toolbutton", takefocus=False)
         self.person_menu = tk.Menu(self.person_menu_button, tearoff=False, postcommand=self._fill_person_menu)
         self.person_menu_button.configure(menu=self.person_menu)
         self.person_menu_button.pack(side="left", padx=(2, 0))

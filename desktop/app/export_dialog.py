@@ -98,10 +98,14 @@ class ExportDialog(Dialog):
 
         ttk.Label(b, text=_("Files for each image"), style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
         self.format_vars = {}
-        for fmt, title in FORMAT_TITLES.items():
+        # Two columns: the dialog must fit a small screen also in Chinese, whose font has taller lines.
+        files = ttk.Frame(b)
+        files.pack(anchor="w", fill="x")
+        for i, (fmt, title) in enumerate(FORMAT_TITLES.items()):
             var = tk.BooleanVar(self, value=fmt in formats)
             self.format_vars[fmt] = var
-            ttk.Checkbutton(b, text=_(title), variable=var, command=self._validate).pack(anchor="w", pady=(u // 8, 0))
+            ttk.Checkbutton(files, text=_(title), variable=var, command=self._validate).grid(
+                row=i // 2, column=i % 2, sticky="w", pady=(u // 8, 0), padx=(0, u if i % 2 == 0 else 0))
         ttk.Label(b, text=_("For annotation tools and datasets"), style="Heading.TLabel").pack(anchor="w", pady=(u // 2, 0))
         for fmt, title in INTERCHANGE_TITLES.items():
             var = tk.BooleanVar(self, value=fmt in formats)

@@ -108,12 +108,14 @@ class MainWindow:
         load_image: Callable[[Path], Any] | None = None,
         autostart_model: bool = True,
     ):
+        from desktop.app.shared_decode import SharedDecoder
         from desktop.imageio import load_image as default_load_image
 
         self.root = root
         self.settings = settings
         self.parser_factory = parser_factory or default_parser_factory
-        self.load_image = load_image or default_load_image
+        # The photo loader (display) and the parse worker share one decode of a photo.
+        self.load_image = SharedDecoder(load_image or default_load_image)
         self.store = store or ReviewStore()  # results also go to the review workspace (review_controller)
         self.queue: queue.Queue = queue.Queue()
         self.images = ImageList()

@@ -22,7 +22,7 @@ the caller made, e.g. ``git worktree add /tmp/base HEAD``) and ``--after`` (this
 Each tree gets its own OpenVINO cache, converted by an untimed first run.
 
 Usage: python bench/bench_highres.py [--before /tmp/base] [--rounds 3] [--sizes 1080p,12mp,48mp]
-       [--gui] [--work DIR]
+       [--gui] [--gui-rounds 1] [--work DIR]
 """
 
 from __future__ import annotations
@@ -247,6 +247,7 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "m2fp-bench-highres")
     ap.add_argument("--gui", action="store_true", help="also open each photo in the window (needs Xvfb)")
+    ap.add_argument("--gui-rounds", type=int, default=1, help="rounds that also open the window (default 1)")
     ap.add_argument("--gui-child", nargs=2, type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--cli-child", type=Path, help=argparse.SUPPRESS)
@@ -293,7 +294,7 @@ def main() -> None:
                 s = run_stages(trees[tag], work, tag, photos[name], model)
                 cli.setdefault((tag, name), []).append(c)
                 stages.setdefault((tag, name), []).append(s)
-                if args.gui:
+                if args.gui and r < args.gui_rounds:
                     g = run_gui(trees[tag], work, tag, photos[name], model, display)
                     gui.setdefault((tag, name), []).append(g)
                     print(f"  round {r + 1} {name:6s} {tag:6s} window: overlay after {g.get('overlay_s', float('nan')):.1f} s, "

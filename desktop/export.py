@@ -160,7 +160,7 @@ def result_to_json(result: ParsingResult, image_path: str | os.PathLike[str], sh
             "pixels": int(counts[c]),
             "fraction": _num(counts[c] / total),
         }
-        for c in result.classes_present()
+        for c in np.flatnonzero(counts)  # the classes present (one counting pass)
     ]
     persons = [
         {

@@ -88,19 +88,19 @@ class RunMask:
             raise ValueError(f"a {w}x{h} crop at ({x0}, {y0}) does not fit in a {big_w}x{big_h} image")
         if crop.size == 0:
             return cls.empty(shape)
-        # The crop's columns one after the other, each followed by a False: every run then
-        # starts and ends where the value changes, and never spans two columns.
-        cols = np.zeros((w, h + 1), dtype=bool)
-        cols[:, :h] = crop.T
-        flat = cols.ravel()
-        change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-        if flat[0]:
-            change = np.concatenate([[0], change])
-        change = change.astype(np.int64)
-        s, e = change[0::2], change[1::2]
-        col = s // (h + 1)  # a run's end (exclusive) is in the same padded column
-        starts = (x0 + col) * big_h + y0 + s % (h + 1)
-        ends = (x0 + col) * big_h + y0 + (e - col * (h + 1))
+        # Where runs start and end down each column: the changes between neighbouring rows (one
+        # pass over the crop, in its own layout), the first and last rows; then in column order.
+        k, x = np.divmod(np.flatnonzero(crop[1:] != crop[:-1]), w)  # flatnonzero: 10x faster than nonzero
+        begins = crop[k + 1, x]
+        top, bottom = np.flatnonzero(crop[0]), np.flatnonzero(crop[-1])
+        start_y = np.concatenate([np.zeros(top.size, np.int64), k[begins] + 1])
+        start_x = np.concatenate([top, x[begins]])
+        end_y = np.concatenate([k[~begins] + 1, np.full(bottom.size, h, np.int64)])
+        end_x = np.concatenate([x[~begins], bottom])
+        s_order, e_order = np.lexsort((start_y, start_x)), np.lexsort((end_y, end_x))
+        col = (x0 + start_x[s_order]).astype(np.int64) * big_h + y0
+        starts = col + start_y[s_order]
+        ends = col + end_y[e_order]
         if y0 == 0 and h == big_h:  # full-height columns: runs may continue into the next column
             return cls.from_intervals(shape, starts, ends)
         return cls(shape, starts, ends)

@@ -135,8 +135,6 @@ class CellPostprocess:
         self.bands = bands
         self.image_hw = image_hw
         rows, cols = self.geo.rows, self.geo.cols
-        self.row_pixels = rows.count.astype(np.float64)
-        self.col_pixels = torch.from_numpy(cols.count.astype(np.float32))
         # The 2-node rule on the grid: column nodes (Wr,) and the four weight grids (Hr, Wr).
         ny, wy = rows.gauss_rule(2)
         nx, wx = cols.gauss_rule(2)
@@ -144,7 +142,7 @@ class CellPostprocess:
                        [(torch.from_numpy(ny[:, a, None].astype(np.float32)),
                          torch.from_numpy((wy[:, a, None] * wx[None, :, b]).astype(np.float32))) for a in range(2)])
                       for b in range(2)]
-        self.rule4 = (*rows.gauss_rule(4), *cols.gauss_rule(4))
+        self.rule4 = tuple(a.astype(np.float32) for a in (*rows.gauss_rule(4), *cols.gauss_rule(4)))
         self._workers = 1
 
     def _map(self, fn: Callable[[_Grid, T], R], items: Iterable[T]) -> Iterator[R]:
@@ -187,15 +185,16 @@ class CellPostprocess:
         spread = torch.sub(high, low, out=grid.a)
         smooth = torch.le(spread, SPREAD_2, out=grid.m2).logical_and_(pos)
         total = self._dense_rule(grid)
-        prob_sum = float(torch.mul(total, smooth, out=grid.c).sum(dtype=torch.float64))
+        # Row sums in float32 (853 terms: relative error ~1e-7, random), their total in float64.
+        prob_sum = float(torch.mul(total, smooth, out=grid.c).sum(dim=1).double().sum())
         # Inside, but too curved for the 2-node rule: the 4-node rule, or pixel by pixel.
-        ci, cj = np.nonzero(torch.gt(spread, SPREAD_2, out=grid.m3).logical_and_(pos).numpy())
+        ci, cj = _where(torch.gt(spread, SPREAD_2, out=grid.m3).logical_and_(pos).numpy())
         wide = spread.numpy()[ci, cj] > SPREAD_4
-        prob_sum += self._gathered_rule(p, ci[~wide], cj[~wide])
+        prob_sum += self._gathered_rule(grid.edges.numpy(), ci[~wide], cj[~wide])
         prob_sum += self._pixels(query, p, ci[wide], cj[wide], only_sum=True)[1]
         # Cells the outline crosses: pixel by pixel.
         mixed = torch.le(low, m, out=grid.m3).logical_and_(torch.ge(high, -m, out=grid.m2))
-        ci, cj = np.nonzero(mixed.numpy())
+        ci, cj = _where(mixed.numpy())
         _, part, pieces = self._pixels(query, p, ci, cj, only_sum=False)
         query.prob_sum = prob_sum + part
         query.mask = self._mask_runs(pos.numpy(), pieces)
@@ -212,19 +211,21 @@ class CellPostprocess:
                 total.addcmul_(value.sigmoid_(), weight)
         return total
 
-    def _gathered_rule(self, p: np.ndarray, ci: np.ndarray, cj: np.ndarray) -> float:
-        """Sum of sigmoid over cells (ci, cj) by the 4-node rule (float64)."""
+    def _gathered_rule(self, edges: np.ndarray, ci: np.ndarray, cj: np.ndarray) -> float:
+        """Sum of sigmoid over cells (ci, cj) by the 4-node rule; ``edges``: the resized-grid
+        logits with the last row and column repeated (so every cell has four corners)."""
         if ci.size == 0:
             return 0.0
         ny, wy, nx, wx = self.rule4
-        rh, rw = p.shape
-        i1, j1 = np.minimum(ci + 1, rh - 1), np.minimum(cj + 1, rw - 1)
-        lam, mu = nx[cj][:, None, :], ny[ci][:, :, None]  # (n, 1, 4), (n, 4, 1)
-        top = p[ci, cj][:, None, None] * (1 - lam) + p[ci, j1][:, None, None] * lam
-        bottom = p[i1, cj][:, None, None] * (1 - lam) + p[i1, j1][:, None, None] * lam
-        value = torch.from_numpy(np.ascontiguousarray(top * (1 - mu) + bottom * mu, dtype=np.float32))
-        weight = wy[ci][:, :, None] * wx[cj][:, None, :]
-        return float((value.sigmoid_().numpy().astype(np.float64) * weight).sum())
+        c00, c01 = edges[ci, cj][:, None], edges[ci, cj + 1][:, None]
+        c10, c11 = edges[ci + 1, cj][:, None], edges[ci + 1, cj + 1][:, None]
+        lam = nx[cj]  # (n, 4)
+        top = c00 + lam * (c01 - c00)
+        bottom = c10 + lam * (c11 - c10)
+        value = top[:, None, :] + ny[ci][:, :, None] * (bottom - top)[:, None, :]  # (n, 4, 4)
+        sig = torch.from_numpy(value).sigmoid_().numpy()
+        per_cell = np.einsum("nab,na,nb->n", sig, wy[ci], wx[cj])
+        return float(per_cell.sum(dtype=np.float64))
 
     def _pixels(self, query: Query, p: np.ndarray, ci: np.ndarray, cj: np.ndarray, only_sum: bool
                 ) -> tuple[int, float, tuple[np.ndarray, np.ndarray] | None]:
@@ -249,8 +250,8 @@ class CellPostprocess:
             bits = np.zeros((gi.size, positive.shape[2], positive.shape[1] + 2), dtype=np.int8)
             bits[:, :, 1:-1] = positive.transpose(0, 2, 1)
             step = np.diff(bits, axis=2)
-            sc, sx, sa = np.nonzero(step == 1)
-            ea = np.nonzero(step == -1)[2]
+            sc, sx, sa = np.unravel_index(np.flatnonzero(step == 1), step.shape)
+            ea = np.flatnonzero(step == -1) % step.shape[2]
             h = self.image_hw[0]
             x = self.geo.cols.first[gj[sc]] + sx
             y0 = self.geo.rows.first[gi[sc]]
@@ -266,7 +267,7 @@ class CellPostprocess:
         h = self.image_hw[0]
         # Where runs of whole cells start and end down each cell column: the changes between
         # neighbouring cell rows, and the first and last rows.
-        k, j = np.nonzero(pos[1:] ^ pos[:-1])
+        k, j = _where(pos[1:] ^ pos[:-1])
         begins = pos[k + 1, j]
         top, bottom = np.flatnonzero(pos[0]), np.flatnonzero(pos[-1])
         start_i = np.concatenate([np.zeros(top.size, np.int64), k[begins] + 1])
@@ -321,7 +322,7 @@ class CellPostprocess:
         cell_label = lead_class.masked_fill_(~won, 0).numpy()
         rows, cols = self.geo.rows, self.geo.cols
         labels = np.repeat(np.repeat(cell_label, rows.count, axis=0), cols.count, axis=1)
-        ci, cj = np.nonzero(~decided)
+        ci, cj = _where(~decided)
         if ci.size:
             self._label_pixels(labels, ci, cj, classes, highs, lead_low.numpy()[ci, cj])
         return labels
@@ -404,6 +405,11 @@ class CellPostprocess:
             best[where] = np.maximum(best[where], avg)
             out[where[better]] = label
         labels[ys, xs] = out
+
+
+def _where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.nonzero`` of a 2-D bool array, ten times faster (a flat scan, then the indices)."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])
 
 
 def _logit(p: float) -> float:

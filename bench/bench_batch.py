@@ -6,11 +6,15 @@ RSS is its own), and the configurations are interleaved round after round, so a 
 of a shared machine hits all of them alike. Printed: medians (and every run), peak RSS, the
 load average while each ran.
 
-1. **One photo, whole process** (``python -m desktop.cli PHOTO --out DIR``, start to exit):
-   ``cold`` (empty cache: conversion, check, compile), ``warm, compile`` (converted model
-   cached, compiled model not: what every start paid before issue 19) and ``warm`` (both
-   cached: the compiled model is imported from OpenVINO's model cache). The JSON's
-   ``compile`` timing shows the compile time saved.
+1. **One photo, whole process** (``python -m desktop.cli PHOTO --out DIR``, start to exit,
+   through ``bench/cli_timed.py``, which stamps the stages): ``cold`` (empty cache: conversion,
+   check, compile), ``warm, compile`` (converted model cached, compiled model not) and ``warm``
+   (both cached: the compiled model is imported from OpenVINO's model cache), each for this
+   tree (``after``) and, with ``--before REF``, for a git worktree of REF (``before``; e.g.
+   ``--before HEAD`` for the committed code), interleaved round by round. Printed with a
+   breakdown: python start and imports (torch, if the tree imports it), model load, compile or
+   import of the compiled model, network, decode and preprocessing, post-processing, writing
+   the outputs, and the rest (exit), and whether the process imported torch.
 2. **Batch of N photos** (default 20), model loaded and the input size compiled beforehand,
    photos per minute of the loop alone: ``sequential`` (the command line's loop before issue
    19: ``desktop.cli.process`` per photo) against ``pipelined`` (``desktop.pipeline``), and
@@ -20,7 +24,7 @@ load average while each ran.
    (steady state) and for the whole run (Ray's start, the actor loading the model).
 
 Usage: python bench/bench_batch.py [--photos 20] [--rounds 2] [--work DIR]
-       [--weights confident|plain] [--grid 2x1,2x2,1x1] [--skip one,batch,ray]
+       [--weights confident|plain] [--grid 2x1,2x2,1x1] [--skip one,batch,ray] [--before REF]
 """
 
 from __future__ import annotations
@@ -130,22 +134,53 @@ def run_child(args: list[str], env: dict[str, str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def one_photo(model: Path, photo: Path, out: Path, env: dict[str, str]) -> dict:
-    """The command line on one photo, start to exit, with its own peak RSS (wait4)."""
+BREAKDOWN = ("start+imports", "model load", "compile/import", "network", "decode+prep", "postprocess", "writing",
+             "rest")
+
+
+def one_photo(model: Path, photo: Path, out: Path, env: dict[str, str], tree: Path = ROOT) -> dict:
+    """The command line of ``tree`` on one photo, start to exit, with its own peak RSS (wait4)
+    and the breakdown of its time (see the module docstring)."""
     shutil.rmtree(out, ignore_errors=True)
+    stamps_file = out.with_name(out.name + "-stamps.json")
+    stamps_file.unlink(missing_ok=True)
     load_avg = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "desktop.cli", str(photo), "--out", str(out), "--model", str(model),
-                             "--runtime", "openvino", "--quiet"], cwd=ROOT, env={**os.environ, **env},
+    wall0, t0 = time.time(), time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "cli_timed.py"), str(stamps_file), str(photo),
+                             "--out", str(out), "--model", str(model), "--runtime", "openvino", "--quiet"],
+                            cwd=tree, env={**os.environ, **env, "PYTHONPATH": str(tree)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if status != 0:
         return {"error": err.strip().splitlines()[-2:]}
     doc = json.loads((out / f"{photo.stem}.json").read_text())
-    return {"seconds": seconds, "compile": doc["timings"].get("compile", 0.0), "forward": doc["timings"]["forward"],
-            "rss_mb": usage.ru_maxrss / 1024.0, "load": (load_avg + os.getloadavg()[0]) / 2}
+    st = json.loads(stamps_file.read_text())
+    tm = doc["timings"]
+    compile_s = tm.get("compile", 0.0)
+    parts = {
+        "start+imports": st["load_start"] - wall0,
+        "model load": st["load_end"] - st["load_start"],
+        "compile/import": compile_s,
+        "network": tm["forward"] - compile_s,
+        "decode+prep": tm.get("decode", 0.0) + tm.get("preprocess", 0.0),
+        "postprocess": tm["postprocess"],
+        "writing": st["write_end"] - st["write_start"],
+    }
+    parts["rest"] = seconds - sum(parts.values())
+    return {"seconds": seconds, "compile": compile_s, "forward": tm["forward"], **parts,
+            "torch": bool(st.get("torch_imported")), "rss_mb": usage.ru_maxrss / 1024.0,
+            "load": (load_avg + os.getloadavg()[0]) / 2}
+
+
+def base_worktree(ref: str, where: Path) -> Path:
+    """A git worktree of ``ref`` (the code before a change), made once; removed by the caller
+    with ``git worktree remove`` (it does not touch the main tree's files or index)."""
+    if not (where / "desktop" / "cli.py").is_file():
+        subprocess.run(["git", "worktree", "add", "--detach", str(where), ref], cwd=ROOT, check=True,
+                       capture_output=True)
+    return where
 
 
 def fmt_runs(runs: list[dict], key: str, digits: int = 1) -> str:
@@ -163,6 +198,7 @@ def main() -> int:
     ap.add_argument("--weights", choices=("confident", "plain"), default="confident")
     ap.add_argument("--grid", default="2x2,1x1", help="extra pipelined THREADSxSTREAMS configurations")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: one, batch, ray")
+    ap.add_argument("--before", metavar="REF", help="also time the one-photo runs of this git commit (a worktree)")
     ap.add_argument("--child", nargs="+")
     args = ap.parse_args()
     if args.child:
@@ -195,16 +231,23 @@ def main() -> int:
 
     if "one" not in skip:
         print("\n1. One photo, whole process (python -m desktop.cli PHOTO --out DIR):", flush=True)
-        cold_env = {**env, "M2FP_CACHE_DIR": str(work / "cache-cold")}
-        shutil.rmtree(work / "cache-cold", ignore_errors=True)
-        add("cold", one_photo(model, photos[0], work / "out-one", cold_env))
-        if not any(cache.glob("openvino/*/meta.json")):
-            one_photo(model, photos[0], work / "out-one", env)  # convert into the shared cache
+        trees = {"after": ROOT}
+        if args.before:
+            trees = {"before": base_worktree(args.before, work / "before-tree"), **trees}
+        tree_env = {name: {**env, "M2FP_CACHE_DIR": str(work / f"cache-one-{name}"),
+                           "M2FP_NATIVE_DIR": str(work / f"native-{name}")} for name in trees}
+        for name, tree in trees.items():
+            cold_env = {**tree_env[name], "M2FP_CACHE_DIR": str(work / "cache-cold")}
+            shutil.rmtree(work / "cache-cold", ignore_errors=True)
+            add(f"{name}: cold", one_photo(model, photos[0], work / "out-one", cold_env, tree))
+            if not any(Path(tree_env[name]["M2FP_CACHE_DIR"]).glob("openvino/*/meta.json")):
+                one_photo(model, photos[0], work / "out-one", tree_env[name], tree)  # convert into its cache
         for _ in range(args.rounds + 1):
-            for entry in cache.glob("openvino/*/compiled"):
-                shutil.rmtree(entry)
-            add("warm, compile", one_photo(model, photos[0], work / "out-one", env))
-            add("warm", one_photo(model, photos[0], work / "out-one", env))
+            for name, tree in trees.items():
+                for entry in Path(tree_env[name]["M2FP_CACHE_DIR"]).glob("openvino/*/compiled"):
+                    shutil.rmtree(entry)
+                add(f"{name}: warm, compile", one_photo(model, photos[0], work / "out-one", tree_env[name], tree))
+                add(f"{name}: warm", one_photo(model, photos[0], work / "out-one", tree_env[name], tree))
 
     configs = [("sequential", 2, 1), ("pipelined", 2, 1)]
     for spec in filter(None, args.grid.split(",")):
@@ -228,10 +271,13 @@ def main() -> int:
 
     print("\nSummary (medians; every run in brackets):")
     for name, runs in results.items():
-        if name in ("cold", "warm, compile", "warm"):
-            print(f"  one photo, {name:14s} {fmt_runs(runs, 'seconds')} s whole process; compile "
-                  f"{fmt_runs(runs, 'compile', 2)} s; peak RSS {fmt_runs(runs, 'rss_mb', 0)} MB; "
-                  f"load avg {fmt_runs(runs, 'load')}")
+        if name.endswith(("cold", "warm, compile", "warm")):
+            ok = [r for r in runs if "seconds" in r]
+            breakdown = ", ".join(f"{k} {statistics.median(r[k] for r in ok):.2f}" for k in BREAKDOWN) if ok else ""
+            torch_runs = sum(bool(r.get("torch")) for r in ok)
+            print(f"  one photo, {name:21s} {fmt_runs(runs, 'seconds')} s whole process; peak RSS "
+                  f"{fmt_runs(runs, 'rss_mb', 0)} MB; load avg {fmt_runs(runs, 'load')}; torch imported in "
+                  f"{torch_runs} of {len(ok)} runs\n      medians, s: {breakdown}")
         elif name.startswith("ray"):
             print(f"  {name}: {fmt_runs(runs, 'steady_per_min')} photos/min after the first result, "
                   f"{fmt_runs(runs, 'per_min')} photos/min whole run (first result after "
@@ -250,7 +296,10 @@ def main() -> int:
     if seq and both:
         ratios = [p / s for s, p in zip(seq, both, strict=False)]
         print(f"  pipelined with 2 streams (the default) / sequential: {', '.join(f'{r:.2f}x' for r in ratios)}")
-    print(f"Work folder: {work}")
+    if args.before:
+        print(f"Work folder: {work} (remove the worktree with: git worktree remove --force {work / 'before-tree'})")
+    else:
+        print(f"Work folder: {work}")
     return 0
 
 

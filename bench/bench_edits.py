@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench.edit_scene import draw_people, scene_photo  # noqa: E402
+from bench.edit_scene import draw_people, scene_photo, stroke_path  # noqa: E402
 from desktop import render  # noqa: E402
 from desktop.resources import palette as class_palette  # noqa: E402
 from desktop.review import edits, person_edits  # noqa: E402
@@ -39,6 +39,7 @@ from desktop.review.edit_history import EditHistory  # noqa: E402
 from desktop.review.edit_stats import change_statistics  # noqa: E402
 
 H, W = 3000, 4000
+START = (600.0, 1500.0)  # where the brush strokes begin, among the people
 VIEW_W, VIEW_H = 1600, 1000
 PALETTE = class_palette()
 OPACITY = 0.55
@@ -86,22 +87,6 @@ class ScreenSample:
             self.photo, self.labels, PALETTE, (x, y, w, h), opacity=OPACITY, persons=self.persons)
 
 
-def stroke_path(n: int, step: float, seed: int) -> np.ndarray:
-    """A wavy drag across the people, ``step`` pixels between motion events."""
-    rng = np.random.default_rng(seed)
-    pts = [(600.0, 1500.0)]
-    angle = 0.0
-    for _ in range(n):
-        angle += rng.uniform(-0.35, 0.35)
-        x, y = pts[-1]
-        nx, ny = x + step * np.cos(angle), y + step * np.sin(angle)
-        if not (200 < nx < W - 200 and 200 < ny < H - 200):
-            angle += np.pi
-            nx, ny = x + step * np.cos(angle), y + step * np.sin(angle)
-        pts.append((nx, ny))
-    return np.array(pts)
-
-
 def bench_brush(rgb, labels, persons, events: int) -> None:
     print("\nBrush stroke, per pointer motion event (operation + history + redraw of the changed rectangle)")
     for radius, step, what in ((10, 12, "small brush, normal drag"), (40, 25, "medium brush, normal drag"),
@@ -110,7 +95,7 @@ def bench_brush(rgb, labels, persons, events: int) -> None:
         for view, scale in (("1:1", None), ("fit", fit), ("100 %", 1.0), ("400 %", 4.0)):
             lab, per = labels.copy(), persons.copy()
             history = EditHistory(lab, per)
-            path = stroke_path(events, step, seed=radius + step)
+            path = stroke_path(events, step, START, seed=radius + step, turn=0.35, margin=200, width=W, height=H)
             sample = None
             if scale is not None:
                 centre = (W / 2, H / 2) if view == "fit" else path[len(path) // 2]
@@ -148,6 +133,21 @@ def view_of(rgb, labels, persons, name_scale, centre) -> ScreenSample:
     return ScreenSample(rgb, labels, persons, scale, *centre)
 
 
+def undo_redo(screen: ScreenSample, lab, per, history: EditHistory, undo: list[float], redo: list[float]) -> None:
+    """Undo the last step and redo it, each with the redraw of what it changed; times appended."""
+    t0 = time.perf_counter()
+    screen.update(lab, per, history.undo())
+    undo.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    screen.update(lab, per, history.redo())
+    redo.append(time.perf_counter() - t0)
+
+
+def print_undo_redo(view, undo: list[float], redo: list[float]) -> None:
+    print(f"  {view[0]:5s} undo + redraw:                        {ms(undo)}")
+    print(f"  {view[0]:5s} redo + redraw:                        {ms(redo)}")
+
+
 def bench_fill(rgb, labels, persons, seed: tuple[int, int], runs: int, label: str) -> None:
     region = edits.connected_region(labels, persons, *seed)
     x, y = seed
@@ -168,17 +168,11 @@ def bench_fill(rgb, labels, persons, seed: tuple[int, int], runs: int, label: st
             t2 = time.perf_counter()
             op.append(t1 - t0)
             total.append(t2 - t0)
-            t0 = time.perf_counter()
-            screen.update(lab, per, history.undo())
-            undo.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            screen.update(lab, per, history.redo())
-            redo.append(time.perf_counter() - t0)
+            undo_redo(screen, lab, per, history, undo, redo)
         if view is VIEWS[0]:
             print(f"  fill operation alone:                          {ms(op)}")
         print(f"  {view[0]:5s} fill + history + redraw:              {ms(total)}")
-        print(f"  {view[0]:5s} undo + redraw:                        {ms(undo)}")
-        print(f"  {view[0]:5s} redo + redraw:                        {ms(redo)}")
+        print_undo_redo(view, undo, redo)
     lab, per = labels.copy(), persons.copy()
     snap = []
     saved = (lab.copy(), per.copy())
@@ -209,7 +203,7 @@ def largest_part_pixel(labels, persons) -> tuple[int, int]:
 def bench_stroke_undo(rgb, labels, persons, events: int, runs: int) -> None:
     lab, per = labels.copy(), persons.copy()
     history = EditHistory(lab, per)
-    path = stroke_path(events, 25, seed=7)
+    path = stroke_path(events, 25, START, seed=7, turn=0.35, margin=200, width=W, height=H)
     with history.stroke("brush"):
         for i in range(1, len(path)):
             history.record(edits.brush(lab, per, path[i - 1 : i + 1], 40, 12, 2))
@@ -225,14 +219,8 @@ def bench_stroke_undo(rgb, labels, persons, events: int, runs: int) -> None:
         screen = view_of(rgb, lab, per, view, (rect.x + rect.w / 2, rect.y + rect.h / 2))
         undo, redo = [], []
         for _ in range(runs):
-            t0 = time.perf_counter()
-            screen.update(lab, per, history.undo())
-            undo.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            screen.update(lab, per, history.redo())
-            redo.append(time.perf_counter() - t0)
-        print(f"  {view[0]:5s} undo + redraw:                        {ms(undo)}")
-        print(f"  {view[0]:5s} redo + redraw:                        {ms(redo)}")
+            undo_redo(screen, lab, per, history, undo, redo)
+        print_undo_redo(view, undo, redo)
 
 
 def bench_person_ops(labels, persons, runs: int) -> None:

@@ -90,7 +90,7 @@ def child(config: str, model_dir: Path, photos: dict[str, str], runs: int) -> di
             img = load_image(path)
             prep = prepare(img.rgb, parser.cfg)
             with torch.no_grad():
-                logits, masks = net(prep.tensor)
+                logits, masks = net(torch.from_numpy(prep.tensor))  # prepare gives NumPy (issue 19)
             return reference_postprocess(logits[0], masks[0], prep, parser.cfg)
     else:
 

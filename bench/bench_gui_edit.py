@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from bench.edit_scene import draw_people, people_photo  # noqa: E402
+from bench.edit_scene import draw_people, people_photo, stroke_path  # noqa: E402
+from bench.harness import peak_rss_mb, start_xvfb  # noqa: E402
 
 H, W = 3000, 4000
 
@@ -49,32 +48,6 @@ H, W = 3000, 4000
 def ms(values: list[float]) -> str:
     v = sorted(values)
     return f"median {1000 * statistics.median(v):6.1f} ms   worst {1000 * v[-1]:6.1f} ms   (n={len(v)})"
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def start_xvfb() -> subprocess.Popen | None:
-    if os.environ.get("DISPLAY"):
-        return None
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        sys.exit("No display and no Xvfb (apt-get install xvfb).")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp",
-                             "-dpi", "96"], pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    number = b""
-    while not number.endswith(b"\n"):
-        chunk = os.read(read_fd, 16)
-        if not chunk:
-            sys.exit("Xvfb did not start.")
-        number += chunk
-    os.close(read_fd)
-    os.environ["DISPLAY"] = f":{number.decode().strip()}"
-    return proc
 
 
 class SceneParser:
@@ -122,26 +95,13 @@ def timed(root, action) -> float:
     return time.perf_counter() - t0
 
 
-def stroke_path(n: int, step: float, start: tuple[float, float], seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    pts = [start]
-    angle = 0.0
-    for _ in range(n):
-        angle += rng.uniform(-0.3, 0.3)
-        x, y = pts[-1]
-        nx, ny = x + step * np.cos(angle), y + step * np.sin(angle)
-        if not (300 < nx < W - 300 and 300 < ny < H - 300):
-            angle += np.pi
-            nx, ny = x + step * np.cos(angle), y + step * np.sin(angle)
-        pts.append((nx, ny))
-    return np.array(pts)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=200, help="motion events per brush stroke")
     args = ap.parse_args()
-    xvfb = start_xvfb()
+    xvfb = None
+    if not os.environ.get("DISPLAY"):
+        xvfb, os.environ["DISPLAY"] = start_xvfb()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gui-edit-"))
     for name in ("M2FP_CONFIG_DIR", "M2FP_DATA_DIR", "M2FP_LOG_DIR", "M2FP_CACHE_DIR"):
         os.environ[name] = str(tmp / name.lower())
@@ -206,7 +166,8 @@ def run(args, tmp: Path) -> int:
             cv.redraw()
             shown = scale or cv.scale
             # The hand moves ``screen_step`` screen pixels per motion event, whatever the zoom.
-            path = stroke_path(args.events, screen_step / shown, (W / 2, H / 2), seed=size + screen_step)
+            path = stroke_path(args.events, screen_step / shown, (W / 2, H / 2), seed=size + screen_step,
+                               turn=0.3, margin=300, width=W, height=H)
             if scale is not None:
                 cv.center_on(*path[len(path) // 2], scale=scale)
             cv.redraw()

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from bench.common import ROOT, SOURCE_PHOTO, make_full_model_dir, peak_rss_mb  # noqa: E402
+from bench.harness import start_xvfb  # noqa: E402,F401 - also imported from here by other benchmarks
 
 TINY_MODEL = ROOT / "tests" / "data" / "m2fp-tiny" / "model"
 CONFIGS = ("new", "old")
@@ -227,29 +227,6 @@ def summary(values: list[float]) -> dict:
 
 
 # --------------------------------------------------------------------------- parent
-def start_xvfb() -> tuple[subprocess.Popen, str]:
-    exe = shutil.which("Xvfb")
-    if exe is None:
-        sys.exit("Xvfb is not installed (apt-get install xvfb)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([exe, "-displayfd", str(write_fd), "-screen", "0", "1600x1000x24", "-nolisten", "tcp",
-                             "-dpi", "96"], pass_fds=(write_fd,), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    number = b""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not number.endswith(b"\n"):
-        chunk = os.read(read_fd, 16)
-        if not chunk:
-            break
-        number += chunk
-    os.close(read_fd)
-    if not number.strip():
-        proc.kill()
-        sys.exit("Xvfb did not start")
-    return proc, f":{number.decode().strip()}"
-
-
 def make_photo_folder(folder: Path, count: int, size: tuple[int, int]) -> Path:
     """``count`` different JPEGs of ``size`` made from a real photo (shifted crops, so no two are alike)."""
     from PIL import Image

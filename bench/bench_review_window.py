@@ -34,17 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.harness import peak_rss_mb, start_xvfb  # noqa: E402
 
 
 def build(work: Path, n: int) -> Path:
@@ -149,8 +139,6 @@ def main() -> None:
     if args.child is not None:
         print(json.dumps(child(args.child, args.verdicts)))
         return
-    from bench_gui_latency import start_xvfb
-
     args.work.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     ws_path = build(args.work, args.images)

@@ -38,7 +38,6 @@ import hashlib
 import io
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import peak_rss_mb  # noqa: E402
 from desktop.engine.result import ParsingResult, Part, Person, mask_bbox  # noqa: E402
 from desktop.imageio import ImageEntry  # noqa: E402
 from desktop.resources import default_class_names, palette  # noqa: E402
@@ -63,18 +63,6 @@ from desktop.review.workspace import Status, Workspace  # noqa: E402
 GOLDEN = ROOT / "tests" / "data" / "m2fp-tiny"
 W, H = 1920, 1080
 MODEL = ModelIdentity("b" * 64, "openvino", "exact", "damo/cv_resnet101_image-multiple-human-parsing")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process. VmHWM where there is one: a child's ru_maxrss
-    starts at its parent's peak on Linux (kept across fork and exec)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------------- golden maps

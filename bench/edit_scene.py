@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["draw_people", "people_photo", "scene_photo"]
+__all__ = ["draw_people", "people_photo", "scene_photo", "stroke_path"]
 
 HAT, HAIR, UPPER, DRESS, COAT, PANTS, TORSO_SKIN, SKIRT, FACE = 1, 2, 5, 6, 7, 9, 10, 12, 13
 L_ARM, R_ARM, L_LEG, R_LEG, L_SHOE, R_SHOE = 14, 15, 16, 17, 18, 19
@@ -158,3 +158,21 @@ def people_photo(labels: np.ndarray, persons: np.ndarray, seed: int = 0) -> np.n
     out = out * shade[:, :, None] + texture[:, :, None] * (labels != 0)[:, :, None]
     out = cv2.GaussianBlur(out, (0, 0), max(0.6, min(h, w) / 900))
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def stroke_path(n: int, step: float, start: tuple[float, float], seed: int, *, turn: float, margin: float,
+                width: int, height: int) -> np.ndarray:
+    """A wavy drag of ``n`` motion events from ``start``, ``step`` pixels apart, turning by up to
+    ``turn`` radians at each event and turning back ``margin`` pixels from the picture's edges."""
+    rng = np.random.default_rng(seed)
+    pts = [start]
+    angle = 0.0
+    for _ in range(n):
+        angle += rng.uniform(-turn, turn)
+        x, y = pts[-1]
+        nx, ny = x + step * np.cos(angle), y + step * np.sin(angle)
+        if not (margin < nx < width - margin and margin < ny < height - margin):
+            angle += np.pi
+            nx, ny = x + step * np.cos(angle), y + step * np.sin(angle)
+        pts.append((nx, ny))
+    return np.array(pts)

@@ -631,13 +631,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
-    if args.workspace is not None and args.ray is not None:
-        # Hook for issue 19: desktop.cluster_ray.RayBatch.outcomes(collect=True) brings each result
-        # back to the driver; cli_workspace._parse is where it would be stored.
-        print(_("error: --ray cannot fill a workspace yet: run the batch with --ray --out DIR, or with "
-                "--workspace on one computer."), file=sys.stderr)
-        return EXIT_USAGE
-    if args.workspace is not None:
+    if args.workspace is not None:  # with --ray too: desktop.cluster_workspace
         from desktop.cli_workspace import run_batch
 
         return run_batch(args)

@@ -267,6 +267,10 @@ def _parse(ws: Workspace, todo: list[cli.Job], ids: dict[int, int], args: argpar
            reporter: cli.Reporter, summary: cli.Summary, exporter: _Exporter | None,
            expected: ModelIdentity) -> int | None:
     """Parse ``todo`` into the workspace; an exit code when the model cannot be loaded."""
+    if getattr(args, "ray", None) is not None:  # on a cluster; this process still stores every result
+        from desktop.cluster_workspace import parse_on_cluster
+
+        return parse_on_cluster(ws, todo, ids, args, reporter, summary, exporter, expected)
     reporter.info(_("Loading the model..."))
     try:
         parser = cli._load_parser(args)

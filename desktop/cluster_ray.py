@@ -25,7 +25,9 @@ How it maps onto a local run (:mod:`desktop.cli`):
 - the driver prints the usual progress (one line per image, or the bar on a terminal) as
   rows come back, in completion order. Interchange formats (``--formats coco,...``) need every
   image's result on the driver: then the actors send it back (:mod:`desktop.review.result_codec`,
-  compact and pickle-free) and the driver writes those files, as it is their only writer.
+  compact and pickle-free) and the driver writes those files, as it is their only writer;
+- with ``--workspace``, the actors only parse (and score doubt) and the driver stores each
+  result in the workspace as it comes back: :mod:`desktop.cluster_workspace`.
 
 Ray is an optional extra (``requirements-cluster.txt``), never part of the packaged
 application; without it ``--ray`` stops with a one-line hint.
@@ -33,22 +35,24 @@ application; without it ``--ray`` stops with a one-line hint.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from desktop.engine.errors import M2FPError
-from desktop.i18n import N_, _
+from desktop.i18n import N_, _, current_language, ngettext
 from desktop.pipeline import DEFAULT_STREAMS, Outcome
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACTOR_THREADS", "BATCH_SIZE", "ClusterError", "ParseActor", "RayBatch", "ray_address"]
+__all__ = ["ACTOR_THREADS", "BATCH_SIZE", "ClusterError", "Collected", "ParseActor", "RayBatch", "ray_address"]
 
 #: Threads (and reserved CPUs) per actor when ``--threads`` is not given. The network scales
 #: well to two threads and poorly beyond a few (OpenVINO's own guidance for throughput: several
@@ -111,15 +115,25 @@ def failure_reason(exc: BaseException) -> str:
 class ParseActor:
     """A Ray Data actor: loads the model once, then parses batches of rows and writes their
     outputs (see the module docstring). Rows in: index, path, root, relative, out_dir, stem,
-    sha256; rows out: index, status, error, result (encoded, when ``collect``), info (the
-    model's info as ``key=value`` lines, for the driver's model line and workspace)."""
+    sha256; rows out: index, status, error, result (encoded, when ``collect``), summary (its
+    sizes and counts, JSON), doubt (JSON, when ``doubt``), info (the model's info as
+    ``key=value`` lines, for the driver's model line and workspace).
+
+    ``doubt``: compute each image's doubt score here, from the very result a local run scores
+    (confidence maps included), so the driver, the workspace's writer, only stores it: 0.5 s
+    an image at 1920x1080 that would otherwise cap a whole cluster at one core of the driver.
+    ``language``: the driver's, so reasons and failures read as a local run's."""
 
     def __init__(self, model_dir: str, runtime: str, precision: str, threads: int, streams: int,
                  formats: list[str], opacity: float, visible: list[bool] | None, max_pixels: int,
-                 collect: bool):
+                 collect: bool, doubt: bool = False, language: str | None = None):
         from desktop.engine import HumanParser
         from desktop.export import ExportOptions
 
+        if language:
+            from desktop.i18n import set_language
+
+            set_language(language)
         self.parser = HumanParser.load(model_dir, runtime=runtime, precision=precision, num_threads=threads)
         if streams > 1:
             self.parser.use_streams(streams)
@@ -127,6 +141,11 @@ class ParseActor:
                                      visible_classes=None if visible is None else np.asarray(visible, dtype=bool))
         self.max_pixels = max_pixels
         self.collect = collect
+        self.paste_threshold: float | None = None
+        if doubt:
+            from desktop.review.doubt import paste_threshold_of
+
+            self.paste_threshold = paste_threshold_of(self.parser)
         self.info = "\n".join(f"{k}={v}" for k, v in self.parser.info.items())
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -139,27 +158,61 @@ class ParseActor:
                                Path(str(batch["relative"][i]))),
                     Path(str(batch["out_dir"][i])), str(batch["stem"][i]), str(batch["sha256"][i]) or None)
                 for i in range(n)]
-        encoded: dict[int, bytes] = {}
+        encoded: dict[int, tuple[bytes, str, str]] = {}
 
         def write(job, image, result, seconds: float) -> str:
-            status = write_outputs(job, image, result, seconds, self.options)
+            if self.options.formats:
+                status = write_outputs(job, image, result, seconds, self.options)
+            else:  # a workspace run: the driver stores the result and writes any outputs
+                status = _parsed_status(seconds, len(result.persons), image.notes)
             if self.collect:
-                from desktop.review.result_codec import encode_result
-
-                encoded[id(job)] = encode_result(result)
+                encoded[id(job)] = _collected(result, self.paste_threshold)
             return status
 
-        status, error, result = [""] * n, [""] * n, [b""] * n
+        status, error, result, summary, doubt = [""] * n, [""] * n, [b""] * n, [""] * n, [""] * n
         for i, (job, outcome) in enumerate(parse_jobs(jobs, self.parser, load=lambda job: load_image(
                 job.entry.path, max_pixels=self.max_pixels or None), write=write)):
             try:
                 status[i] = outcome.result()
             except Exception as exc:  # one image's failure, reported by the driver as locally
                 error[i] = failure_reason(exc) or _("unknown error")
-            result[i] = encoded.pop(id(job), b"")
+            result[i], summary[i], doubt[i] = encoded.pop(id(job), (b"", "", ""))
         return {"index": np.asarray(batch["index"], dtype=np.int64), "status": np.array(status, dtype=object),
                 "error": np.array(error, dtype=object), "result": np.array(result, dtype=object),
+                "summary": np.array(summary, dtype=object), "doubt": np.array(doubt, dtype=object),
                 "info": np.array([self.info] * n, dtype=object)}
+
+
+def _collected(result, paste_threshold: float | None) -> tuple[bytes, str, str]:
+    """What goes back to the driver for one result: its compact encoded form, its summary, and
+    its doubt (``{"score", "reasons"}``, when ``paste_threshold``; empty when it cannot be
+    computed: as :func:`desktop.review.doubt.store_doubt`, a doubt never fails an image)."""
+    from desktop.review.result_codec import encode_result, result_summary
+
+    doubt = ""
+    if paste_threshold is not None:
+        try:
+            from desktop.review.doubt import doubt_of
+
+            found = doubt_of(result, paste_threshold=paste_threshold)
+            doubt = json.dumps({"score": found.score, "reasons": found.reasons_json()})
+        except Exception as exc:
+            log.warning("The doubt score could not be computed: %s", exc, exc_info=True)
+    return encode_result(result), json.dumps(result_summary(result)), doubt
+
+
+@dataclass(frozen=True)
+class Collected:
+    """One image's result as an actor sent it (:meth:`RayBatch.outcomes` with ``encoded``)."""
+
+    #: :func:`desktop.review.result_codec.encode_result`'s bytes: what a workspace stores.
+    data: bytes
+    #: :func:`desktop.review.result_codec.result_summary` of it (sizes, counts, parse time).
+    summary: dict
+    #: ``{"score", "reasons"}`` when the actors scored doubt, else None.
+    doubt: dict | None
+    #: The actor's model info (what actually ran: runtime, precision, source).
+    info: dict
 
 
 # --------------------------------------------------------------------------- the driver side
@@ -215,11 +268,13 @@ class RayBatch:
             self.ray.shutdown()
             self.started_here = False
 
-    def outcomes(self, jobs: Sequence, *, options, max_pixels: int, collect: bool = False
-                 ) -> Iterator[tuple[Any, Outcome, Any]]:
+    def outcomes(self, jobs: Sequence, *, options, max_pixels: int, collect: bool = False, encoded: bool = False,
+                 doubt: bool = False) -> Iterator[tuple[Any, Outcome, Any]]:
         """``(job, outcome, result)`` per job as the cluster finishes them (completion order);
-        ``result`` is the ParsingResult when ``collect`` (else None). Never raises for the
-        cluster's failures: images it could not finish come back as failed outcomes."""
+        ``result`` is the ParsingResult when ``collect`` (else None), or with ``encoded`` a
+        :class:`Collected`: the compact form the actor sent (what a workspace stores, so the
+        driver neither decodes nor encodes it), with the doubt when ``doubt``. Never raises for
+        the cluster's failures: images it could not finish come back as failed outcomes."""
         ray = self.ray
         self.connect()
         ctx = ray.data.DataContext.get_current()
@@ -241,7 +296,8 @@ class RayBatch:
             fn_constructor_kwargs={
                 "model_dir": str(self.model_dir), "runtime": self.runtime, "precision": self.precision,
                 "threads": self.threads, "streams": self.streams, "formats": sorted(options.formats),
-                "opacity": float(options.opacity), "max_pixels": int(max_pixels), "collect": collect,
+                "opacity": float(options.opacity), "max_pixels": int(max_pixels), "collect": collect or encoded,
+                "doubt": doubt, "language": current_language(),
                 "visible": None if visible is None else [bool(v) for v in visible],
             },
         )  # Ray Data's own defaults for actors: a dead actor is replaced and its tasks retried
@@ -254,7 +310,7 @@ class RayBatch:
                 seen.add(index)
                 if not self.model_info and row.get("info"):
                     self.model_info = dict(line.split("=", 1) for line in str(row["info"]).splitlines() if "=" in line)
-                yield jobs[index], *self._outcome(row)
+                yield jobs[index], *self._outcome(row, encoded)
         except Exception as exc:  # the cluster gave up (an actor cannot start, retries exhausted)
             log.debug("Ray batch failed", exc_info=True)
             reason = _brief(exc)
@@ -267,17 +323,30 @@ class RayBatch:
                 yield job, Outcome(error=ClusterError(_("the cluster returned no result for this image"))), None
 
     @staticmethod
-    def _outcome(row: dict) -> tuple[Outcome, Any]:
+    def _outcome(row: dict, encoded: bool = False) -> tuple[Outcome, Any]:
         error = str(row.get("error") or "")
         if error:
             return Outcome(error=ImageFailed(error)), None
         result = None
         blob = row.get("result")
-        if blob is not None and len(blob):
+        if encoded:
+            if blob is not None and len(blob):
+                info = dict(line.split("=", 1) for line in str(row.get("info") or "").splitlines() if "=" in line)
+                result = Collected(bytes(blob), json.loads(str(row.get("summary") or "{}")),
+                                   json.loads(str(row["doubt"])) if row.get("doubt") else None, info)
+        elif blob is not None and len(blob):
             from desktop.review.result_codec import decode_result
 
             result = decode_result(bytes(blob))
         return Outcome(status=str(row.get("status") or "")), result
+
+
+def _parsed_status(seconds: float, persons: int, notes) -> str:
+    """The status line :func:`desktop.cli.write_outputs` gives, for an image whose outputs the
+    driver writes (a workspace run)."""
+    status = ngettext("parsed in {seconds} s, {n} person", "parsed in {seconds} s, {n} persons", persons).format(
+        seconds=f"{seconds:.2f}", n=persons)
+    return status + f" ({'; '.join(notes)})" if notes else status
 
 
 def _palette(num: int) -> np.ndarray:

@@ -14,8 +14,10 @@ receive colour (per-person review). Background is never coloured.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
+import cv2
 import numpy as np
 
 __all__ = [
@@ -67,9 +69,24 @@ def _colour_lut(palette: np.ndarray, drawn: np.ndarray) -> np.ndarray:
     return lut
 
 
+# OpenCV's table look-up (cv2.LUT) gathers from a 256-entry table of one to four channels with
+# SIMD, where np.take of 3-byte rows goes element by element: 2.5 times faster on a strip of a
+# 12-megapixel photo (measured in the issue-13 session). It needs uint8 indices and exactly 256
+# entries: uint8 label maps (every model's) take that path, any other the NumPy one, with the
+# same results.
+def _lut3(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table[labels]`` for an (H, W) uint8 map and a (256, 3) table: (H, W, 3) of its dtype."""
+    if labels.ndim == 2 and labels.shape[0] and labels.shape[1]:
+        src = cv2.merge([np.ascontiguousarray(labels)] * 3)
+        return cv2.LUT(src, np.ascontiguousarray(table).reshape(256, 1, 3))
+    return np.take(table, labels, axis=0)
+
+
 def color_map(labels: np.ndarray, palette: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 3) uint8 colour image of a label map; background and hidden classes are black."""
     drawn = _drawn_classes(palette, visible, _lut_size(labels))
+    if labels.dtype == np.uint8:
+        return _lut3(labels, _colour_lut(palette, drawn))
     return np.take(_colour_lut(palette, drawn), labels, axis=0)
 
 
@@ -90,6 +107,8 @@ def blend(
         raise ValueError(f"image {rgb.shape[:2]} and label map {labels.shape} differ in size")
     a = int(round(min(max(float(opacity), 0.0), 1.0) * 256))
     drawn = _drawn_classes(palette, visible, _lut_size(labels))
+    if labels.dtype == np.uint8 and rgb.dtype == np.uint8 and labels.size:
+        return _blend_u8(rgb, labels, palette, a, drawn, pixel_mask)
     alpha_lut = np.where(drawn, a, 0).astype(np.uint16)
     alpha = np.take(alpha_lut, labels)
     if pixel_mask is not None:
@@ -103,6 +122,31 @@ def blend(
     out += 128
     out >>= 8
     return out.astype(np.uint8)
+
+
+_HIGH_BYTE = 1 if sys.byteorder == "little" else 0
+
+
+def _blend_u8(rgb: np.ndarray, labels: np.ndarray, palette: np.ndarray, a: int, drawn: np.ndarray,
+              pixel_mask: np.ndarray | None) -> np.ndarray:
+    """:func:`blend`'s formula for uint8 maps, with table look-ups and OpenCV arithmetic.
+
+    ``(rgb * (256 - alpha) + colour * alpha + 128) >> 8`` is ``rgb * keep[label] + add[label]``
+    shifted, with per-class tables ``keep`` (256 - alpha) and ``add`` (colour * alpha + 128);
+    an undrawn pixel has alpha 0 and comes out as its ``rgb`` exactly. Pixels outside
+    ``pixel_mask`` are given label 0 (background is never drawn). The sums stay below 65,409,
+    so OpenCV's saturating uint16 arithmetic never saturates: bit for bit the NumPy formula,
+    3 times faster on a 12-megapixel overlay's strips.
+    """
+    if pixel_mask is not None:
+        labels = np.where(np.asarray(pixel_mask, dtype=bool), labels, np.uint8(0))
+    alpha = np.where(drawn, a, 0).astype(np.uint16)
+    keep = np.repeat((256 - alpha)[:, None], 3, axis=1)
+    add = _colour_lut(palette, drawn).astype(np.uint16) * alpha[:, None] + 128
+    src = cv2.merge([np.ascontiguousarray(labels)] * 3)
+    out = cv2.multiply(np.ascontiguousarray(rgb[:, :, :3]), cv2.LUT(src, keep.reshape(256, 1, 3)), dtype=cv2.CV_16U)
+    out = cv2.add(out, cv2.LUT(src, add.reshape(256, 1, 3)))
+    return np.ascontiguousarray(out.view(np.uint8)[:, :, _HIGH_BYTE::2])  # the high byte of each: >> 8
 
 
 def boundaries(labels: np.ndarray) -> np.ndarray:

@@ -105,45 +105,39 @@ def icns_bomb(path: Path, side: int = 12_000) -> Path:
     return path
 
 
-def tiff_bomb(path: Path, side: int = 50_000) -> Path:
-    """Little-endian TIFF, 8-bit gray, one deflate strip that really inflates to side x side."""
-    strip = zero_rows_zlib(side, side)
-    entries = [  # (tag, type, count, value); type 3 SHORT, 4 LONG
-        (256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 8), (262, 3, 1, 1),
-        (273, 4, 1, 0), (277, 3, 1, 1), (278, 4, 1, side), (279, 4, 1, len(strip)),
-    ]
+def _deflate_tiff(path: Path, entries: list[tuple[int, int, int, int]], data_tag: int, data: bytes) -> Path:
+    """A little-endian TIFF of one IFD, ``entries`` as (tag, type, count, value) (type 3 SHORT,
+    4 LONG), followed by ``data``, whose offset is written into the entry of ``data_tag``."""
     ifd_offset = 8
     data_offset = ifd_offset + 2 + 12 * len(entries) + 4
     ifd = struct.pack("<H", len(entries))
     for tag, typ, count, value in entries:
-        if tag == 273:
-            value = data_offset
-        packed = struct.pack("<HH", value, 0) if typ == 3 else struct.pack("<I", value)
-        ifd += struct.pack("<HHI", tag, typ, count) + packed
-    ifd += struct.pack("<I", 0)
-    path.write_bytes(b"II*\x00" + struct.pack("<I", ifd_offset) + ifd + strip)
-    return path
-
-
-def tiff_tile_bomb(path: Path, side: int = 64, tile: int = 65_520) -> Path:
-    """A small TIFF (``side`` x ``side``) cut in deflate tiles of ``tile`` x ``tile``: a reader
-    that allocated a tile before clipping it to the picture would need gigabytes."""
-    data = zero_rows_zlib(tile, tile)
-    entries = [
-        (256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 8), (262, 3, 1, 1),
-        (277, 3, 1, 1), (322, 4, 1, tile), (323, 4, 1, tile), (324, 4, 1, 0), (325, 4, 1, len(data)),
-    ]
-    ifd_offset = 8
-    data_offset = ifd_offset + 2 + 12 * len(entries) + 4
-    ifd = struct.pack("<H", len(entries))
-    for tag, typ, count, value in entries:
-        if tag == 324:
+        if tag == data_tag:
             value = data_offset
         packed = struct.pack("<HH", value, 0) if typ == 3 else struct.pack("<I", value)
         ifd += struct.pack("<HHI", tag, typ, count) + packed
     ifd += struct.pack("<I", 0)
     path.write_bytes(b"II*\x00" + struct.pack("<I", ifd_offset) + ifd + data)
     return path
+
+
+def tiff_bomb(path: Path, side: int = 50_000) -> Path:
+    """Little-endian TIFF, 8-bit gray, one deflate strip that really inflates to side x side."""
+    strip = zero_rows_zlib(side, side)
+    return _deflate_tiff(path, [
+        (256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 8), (262, 3, 1, 1),
+        (273, 4, 1, 0), (277, 3, 1, 1), (278, 4, 1, side), (279, 4, 1, len(strip)),
+    ], 273, strip)
+
+
+def tiff_tile_bomb(path: Path, side: int = 64, tile: int = 65_520) -> Path:
+    """A small TIFF (``side`` x ``side``) cut in deflate tiles of ``tile`` x ``tile``: a reader
+    that allocated a tile before clipping it to the picture would need gigabytes."""
+    data = zero_rows_zlib(tile, tile)
+    return _deflate_tiff(path, [
+        (256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 8), (262, 3, 1, 1),
+        (277, 3, 1, 1), (322, 4, 1, tile), (323, 4, 1, tile), (324, 4, 1, 0), (325, 4, 1, len(data)),
+    ], 324, data)
 
 
 def webp_bomb(path: Path, side: int = 16_383) -> Path:

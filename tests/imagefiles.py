@@ -52,6 +52,13 @@ def bomb_png(path: Path, side: int = 100_000) -> Path:
     return raw_png(path, side, side, 8, 2, zlib.compress(b"\x00" * 1024))
 
 
+def small_copy(src: Path, dst: Path, width: int) -> Path:
+    """``src`` as an RGB picture ``width`` pixels wide (aspect kept, at least 8 high): real
+    photo content at a size the tiny model parses in a moment."""
+    im = Image.open(src).convert("RGB")
+    return save_rgb(dst, np.asarray(im.resize((width, max(8, round(width * im.height / im.width))))))
+
+
 def truncated_copy(src: Path, dst: Path, fraction: float = 0.5) -> Path:
     data = src.read_bytes()
     dst.write_bytes(data[: int(len(data) * fraction)])

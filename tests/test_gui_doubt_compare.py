@@ -29,7 +29,7 @@ from desktop.resources import default_class_names, palette
 from desktop.review.annotation_edits import take_model_region
 from desktop.review.annotations import _CihpRootWriter
 from desktop.review.compare import confusion_matrix, disagreement_counts
-from desktop.review.doubt import reason_text
+from desktop.review.doubt import reason_text, uncertain_mask
 from desktop.review.workspace import Workspace
 
 pytestmark = pytest.mark.gui
@@ -332,3 +332,57 @@ def test_a_folder_of_label_images_is_compared_and_saved_in_its_own_encoding(wind
         assert np.array_equal(np.asarray(im), expected)
     with Image.open(folder / "b.png") as im:
         assert np.array_equal(np.asarray(im), ann)
+
+
+def test_the_models_own_confidence_in_the_doubt_view_and_the_relabel_menu(make_window, golden_images, tmp_path):  # noqa: F811
+    """A real parse (the tiny model, no stand-in maps): the doubt view computes the visible
+    sample's uncertain pixels in a thread, and the relabel menu lists the model's second choice
+    for the clicked region first."""
+    from test_gui_edit import press_key
+
+    from desktop.app.doubt_panel import DOUBT_MODE, doubt_highlight
+    from desktop.review import edits
+    from desktop.review.maps import person_map_of
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+    shutil.copy(golden_images["astronaut"], folder / "astronaut.png")
+    win = make_window()
+    win.open_paths([str(folder)])
+    wait_for(win.root, lambda: finished(win) and win.canvas_view.result is not None, 120, "the parsing")
+    cv = win.canvas_view
+    result = cv.result
+    assert result.confidence is not None
+    win.doubt.show_mode()
+    cv.redraw()
+    wait_for(win.root, lambda: win.doubt._view_mask is not None, 30, "the uncertain pixels")
+    cv.redraw()
+    sample = cv._sample_cache[0]
+    labels = result.labels.take(sample.ys, axis=0).take(sample.xs, axis=1)
+    expected = uncertain_mask(labels, result.score_map.take(sample.ys, 0).take(sample.xs, 1),
+                              result.runner_up_score.take(sample.ys, 0).take(sample.xs, 1))
+    assert expected.any() and np.array_equal(win.doubt._view_mask, expected)
+    assert cv.mode == DOUBT_MODE
+    assert np.array_equal(win.doubt._compose(sample), doubt_highlight(sample.photo, expected))
+
+    # Relabel: a labelled pixel whose region's runner-up classes are known.
+    press_key(win, "e")
+    ed = win.edit
+    persons = person_map_of(result)
+    ys, xs = np.nonzero((result.labels != 0) & (result.runner_up_score > 0) & (result.runner_up != 0)
+                        & (result.runner_up != result.labels))
+    lab = result.labels.copy()
+    for i in range(0, ys.size, max(1, ys.size // 50)):  # a region where the runner-up changes the order
+        y, x = int(ys[i]), int(xs[i])
+        region = edits.connected_region(lab, persons, x + 0.5, y + 0.5)
+        inside = result.runner_up[region.rect.slices][region.mask]
+        inside = inside[(inside != 0) & (inside != region.label)]
+        first = int(np.bincount(inside).argmax())
+        if edits.relabel_choices(lab, persons, x + 0.5, y + 0.5)[0] != first:
+            break
+    else:
+        pytest.fail("no region where the model's second choice changes the menu's order")
+    menu = ed.relabel_menu(x + 0.5, y + 0.5)
+    assert menu is not None
+    assert menu.entrycget(1, "label") == ed._class_title(first)
+    menu.destroy()

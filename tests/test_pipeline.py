@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagefiles import save_rgb, truncated_copy
+from batch_runs import assert_same_outputs, run_cli
+from imagefiles import save_rgb, small_copy, truncated_copy
 from PIL import Image
 
 import desktop.cli as cli
@@ -23,45 +24,15 @@ def photos(golden_images, tmp_path_factory) -> Path:
     """Three small photos of two sizes and one truncated file in the middle."""
     folder = tmp_path_factory.mktemp("photos")
     for i, (stem, path) in enumerate(sorted(golden_images.items())):
-        im = Image.open(path).convert("RGB")
-        width = 64 if i % 2 else 48
-        save_rgb(folder / f"p{i}_{stem}.png", np.asarray(im.resize((width, max(8, round(width * im.height / im.width))))))
+        small_copy(path, folder / f"p{i}_{stem}.png", 64 if i % 2 else 48)
     truncated_copy(folder / "p1_astronaut_crop.png", folder / "p2b_broken.png")
     return folder
 
 
-def _run(args: list[str], capsys) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err, out + err
-    return code, out, err
-
-
-def _without_timings(doc: dict) -> dict:
-    doc = dict(doc)
-    doc.pop("timings", None)
-    doc["model"] = {k: v for k, v in doc.get("model", {}).items() if k != "load_seconds"}
-    return doc
-
-
-def assert_same_outputs(a: Path, b: Path) -> None:
-    """Label PNGs byte for byte, JSON equal but for timings, the same set of files."""
-    def files(folder: Path) -> list[str]:
-        return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-    names = files(a)
-    assert names == files(b) and names
-    for name in names:
-        if name.endswith(".json"):
-            assert _without_timings(json.loads((a / name).read_text())) == _without_timings(json.loads((b / name).read_text())), name
-        else:
-            assert (a / name).read_bytes() == (b / name).read_bytes(), name
-
-
 def test_pipelined_batch_writes_what_the_sequential_one_writes(photos, tiny_model_dir, tmp_path, capsys):
     base = ["--model", tiny_model_dir, "--runtime", "torch", "--threads", "2", "--formats", "labels,color,json"]
-    code_seq, out_seq, err_seq = _run([photos, "--out", tmp_path / "seq", "--sequential", *base], capsys)
-    code_pipe, out_pipe, err_pipe = _run([photos, "--out", tmp_path / "pipe", *base], capsys)
+    code_seq, out_seq, err_seq = run_cli([photos, "--out", tmp_path / "seq", "--sequential", *base], capsys)
+    code_pipe, out_pipe, err_pipe = run_cli([photos, "--out", tmp_path / "pipe", *base], capsys)
     assert code_seq == code_pipe == 1  # the broken file
     assert "3 parsed, 0 skipped, 1 failed" in out_seq and "3 parsed, 0 skipped, 1 failed" in out_pipe
     assert err_seq == err_pipe and "p2b_broken.png" in err_pipe  # the same failure, one line

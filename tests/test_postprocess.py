@@ -7,16 +7,18 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from desktop.engine.cell_geometry import Axis, Bands, CellGeometry
+from desktop.engine.cell_geometry import Axis, CellGeometry, upsample_plain
 from desktop.engine.config import load_config
 from desktop.engine.postprocess import (
     BANDS_MAX_FRACTION,
     _candidates,
     _composed_band,
     _Resizer,
+    mask_score,
     postprocess,
     resize_matrix,
 )
+from desktop.engine.postprocess_cells import sigmoid_
 from desktop.engine.preprocess import Prepared, resized_shape
 from desktop.engine.result import mask_bbox
 
@@ -45,7 +47,7 @@ def test_composed_band_is_the_product_of_the_resize_matrices(hw):
         for row in range(full):
             cols = np.flatnonzero(dense[row])
             assert idx[row, : cols.size].tolist() == cols.tolist() and (idx[row, cols.size :] == cols[-1]).all()
-            assert np.array_equal(w[row, : cols.size].numpy(), dense[row, cols].astype(np.float32)) and not w[row, cols.size :].any()
+            assert np.array_equal(w[row, : cols.size], dense[row, cols].astype(np.float32)) and not w[row, cols.size :].any()
         nz = dense != 0
         assert np.array_equal(lo, nz.argmax(0)) and np.array_equal(hi, full - 1 - nz[::-1].argmax(0))
 
@@ -76,8 +78,8 @@ def test_windowed_upsampling_equals_full_resize(hw):
     resizer = _Resizer.for_image(low_hw, prep)
     win = resizer.window((low > 0).numpy())
     y0, y1, x0, x1 = win
-    inside = resizer.upsample(low, win)
-    assert float((inside - full[y0:y1, x0:x1]).abs().max()) < 1e-4
+    inside = resizer.upsample(low.numpy(), win)
+    assert float(np.abs(inside - full[y0:y1, x0:x1].numpy()).max()) < 1e-4
     outside = full.clone()
     outside[y0:y1, x0:x1] = -1
     assert not bool((outside > 0).any())
@@ -95,19 +97,34 @@ def test_postprocess_without_confident_queries_is_empty(tiny_model_dir):
     assert parsed.parts == [] and parsed.persons == []
 
 
-def test_interpolated_window_is_pytorchs_resize_exactly():
-    """A window over most of the image goes through PyTorch's own two interpolations (into
-    reused buffers): bit for bit the reference's resize, also when the buffers are reused."""
-    prep = _prepared(457, 301)
+@pytest.mark.parametrize("hw", [(457, 301), (1080, 1920)])
+def test_interpolated_window_is_pytorchs_resize_with_its_exact_sign(hw):
+    """A window over most of the image goes through the reference's two interpolations in plain
+    float32 (into reused buffers): within a few units in the last place of PyTorch's floats,
+    and ``probabilities`` finds exactly where PyTorch's are > 0, also for logits a hair from 0
+    and when the buffers are reused; the probabilities are the sigmoid there, 0 elsewhere."""
+    prep = _prepared(*hw)
     low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
     gen = torch.Generator().manual_seed(1)
     resizer = _Resizer.for_image(low_hw, prep)
-    for _ in range(2):
+    for n in range(3):
         low = torch.randn(low_hw, generator=gen) + 1
+        if n == 2:  # +-3 on the left, values far too close to 0 for the plain floats on the right
+            checker = (torch.arange(low_hw[0])[:, None] + torch.arange(low_hw[1])[None, :]) % 2 == 0
+            low = torch.where(checker, 3.0, -3.0)
+            low[:, low_hw[1] // 2 :] = torch.randn(low_hw[0], low_hw[1] - low_hw[1] // 2, generator=gen) * 1e-9
         win = resizer.window((low > 0).numpy())
         y0, y1, x0, x1 = win
-        assert (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * 457 * 301
-        assert torch.equal(resizer.upsample(low, win), _reference_upsample(low[None], prep)[0, y0:y1, x0:x1])
+        assert (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * hw[0] * hw[1]
+        ref = _reference_upsample(low[None], prep)[0, y0:y1, x0:x1].numpy()
+        ours = resizer.upsample(low.numpy(), win)
+        assert np.abs(ours - ref).max() <= 8 * np.spacing(np.float32(np.abs(low.numpy()).max()))
+        prob, inside, n_pos, total = resizer.probabilities(low.numpy(), win, np.empty(ref.size, np.float32))
+        assert np.array_equal(inside, ref > 0) and n_pos == int((ref > 0).sum())
+        if n == 2:  # many values decided by the reference's exact floats
+            assert (np.abs(ours) <= 3 * 1e-5).sum() > ours.size // 4
+        expected = np.where(ref > 0, 1 / (1 + np.exp(-ours.astype(np.float64))), 0.0)
+        assert np.allclose(prob, expected, rtol=3e-7, atol=0) and abs(total - expected.sum()) <= 1e-6 * max(expected.sum(), 1)
 
 
 def _class_logits(rows: list[dict[int, float]], num_classes: int) -> torch.Tensor:
@@ -152,18 +169,21 @@ def _straightforward(logits, masks, prep, cfg, scores=None):
     ((query, class) -> score) replaces the computed scores where given."""
     h, w = prep.image_hw
     resizer = _Resizer.for_image(tuple(masks.shape[-2:]), prep)
+    reference = _reference_upsample(masks, prep)  # PyTorch's own resize: the masks' signs
     channels = torch.zeros(cfg.num_parsing, h, w)
     counts = torch.zeros(cfg.num_parsing, h, w)
     kept = []
-    for inst in _candidates(logits, cfg):
+    for inst in _candidates(logits.numpy(), cfg):
         win = resizer.window((masks[inst.query] > 0).numpy())
         if win is None:
             continue
         y0, y1, x0, x1 = win
-        logit = resizer.upsample(masks[inst.query], win).clone()
-        binary = logit > 0
-        prob = logit.sigmoid()
-        score = inst.class_score * float((prob * binary).sum() / (binary.sum() + 1e-6))
+        logit = torch.from_numpy(resizer.upsample(masks[inst.query].numpy(), win).copy())
+        # Where the reference's logit is > 0: its own floats (the bands' are PyTorch's floats
+        # too, of its matrix form).
+        binary = reference[inst.query, y0:y1, x0:x1] > 0 if resizer.interpolated(win) else logit > 0
+        prob = torch.from_numpy(sigmoid_(logit.numpy().copy()))
+        score = inst.class_score * mask_score(float((prob * binary).double().sum()), int(binary.sum()))
         if scores is not None:
             score = scores.get((inst.query, inst.label), score)  # absent: could never be kept or pasted
         is_person = inst.label == cfg.num_parsing
@@ -188,10 +208,12 @@ def _straightforward(logits, masks, prep, cfg, scores=None):
 
 @pytest.mark.parametrize("hw,full_person", [((457, 301), False), ((300, 420), False), ((300, 420), True)])
 def test_postprocess_equals_straightforward_computation(tiny_model_dir, hw, full_person):
-    """Same label map, instances, scores (exactly), masks, boxes, areas and person links as the
-    plain per-instance computation: the shortcuts (thresholded probability, reused buffers,
-    skipped instances, windowed pasting, boxes and overlaps) change nothing. With persons that
-    fill their boxes (the whole image, its left half), overlaps are partly known without counting."""
+    """Same label map, instances, masks, boxes, areas and person links as the plain per-instance
+    computation, and scores that differ only by the rounding of a sum: the shortcuts
+    (thresholded probability, reused buffers, skipped instances, windowed pasting, work on
+    worker threads a few queries ahead, boxes and overlaps) change nothing. With persons that
+    fill their boxes (the whole image, its left half), overlaps are partly known without
+    counting. Torch tensors are accepted as well as arrays, with the same results."""
     cfg = load_config(tiny_model_dir)
     prep = _prepared(*hw)
     low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
@@ -208,10 +230,17 @@ def test_postprocess_equals_straightforward_computation(tiny_model_dir, hw, full
     ] + ([({person: 0.2}, "full"), ({person: 0.5}, "left")] if full_person else [])
     logits = _class_logits([q[0] for q in queries], cfg.decoder.num_classes)
     masks = _mask_logits([q[1] for q in queries], low_hw, torch.Generator().manual_seed(hw[0]))
-    parsed = postprocess(logits, masks, prep, cfg)
-    labels, persons, parts, owners = _straightforward(logits, masks, prep, cfg)
+    parsed = postprocess(logits.numpy(), masks.numpy(), prep, cfg, threads=2)
+    from_tensors = postprocess(logits, masks, prep, cfg, threads=1)
+    assert np.array_equal(from_tensors.labels, parsed.labels) and from_tensors.instance_scores == parsed.instance_scores
+    labels, persons, parts, owners = _straightforward(logits, masks, prep, cfg, scores=parsed.instance_scores)
     assert np.array_equal(parsed.labels, labels)
     assert len(np.unique(labels)) > 4  # several classes won somewhere
+    _, own_persons, own_parts, _ = _straightforward(logits, masks, prep, cfg)
+    for ours, theirs in ((parsed.persons, own_persons), (parsed.parts, own_parts)):
+        assert len(ours) == len(theirs)
+        for a, (_, score, _) in zip(ours, theirs, strict=True):
+            assert abs(a.score - score) <= 2e-7 * score
     assert [(p.score, p.id) for p in parsed.persons] == [(s, n + 1) for n, (_, s, _) in enumerate(persons)]
     for ours, (_, _, mask) in zip(parsed.persons, persons, strict=True):
         assert np.array_equal(ours.full_mask(), mask) and ours.bbox == mask_bbox(mask) and ours.area == int(mask.sum())
@@ -299,7 +328,8 @@ def test_auto_method_goes_cell_by_cell_from_twice_the_input_size(tiny_model_dir)
 @pytest.mark.parametrize("hw", [(3024, 4032), (1080, 1920), (457, 301), (640, 853)])
 def test_pixel_logits_are_the_references_floats(hw):
     """At any list of pixels, the cell geometry reproduces both reference forms bit for bit:
-    PyTorch's second interpolation (its fused multiply-adds) and the band arithmetic."""
+    PyTorch's second interpolation (its fused multiply-adds), both interpolations from the
+    network's map, and the band arithmetic; and the plain float32 interpolation's floats."""
     prep = _prepared(*hw)
     low_hw = (prep.padded_hw[0] // 4, prep.padded_hw[1] // 4)
     low = torch.randn(low_hw, generator=torch.Generator().manual_seed(hw[1])) * 3
@@ -311,11 +341,18 @@ def test_pixel_logits_are_the_references_floats(hw):
     rng = np.random.default_rng(0)
     ys, xs = rng.integers(0, hw[0], 50_000), rng.integers(0, hw[1], 50_000)
     assert np.array_equal(geo.interpolated(p, ys, xs).view(np.int32), full[ys, xs].view(np.int32))
+    exact = geo.exact(low.numpy(), *resizer.low_axes, ys, xs)
+    assert np.array_equal(exact.view(np.int32), full[ys, xs].view(np.int32))
+    rh, rw = prep.resized_hw
+    plain_p = upsample_plain(low.numpy(), *resizer.low_axes, window=(0, rh, 0, rw))
+    whole = (0, hw[0], 0, hw[1])
+    plain = resizer.upsample(low.numpy(), whole)
+    assert np.array_equal(geo.plain(plain_p, ys, xs).view(np.int32), plain[ys, xs].view(np.int32))
+    assert np.array_equal(upsample_plain(plain_p, geo.rows, geo.cols), plain)
     win = (hw[0] // 5, hw[0] // 2, hw[1] // 3, hw[1] // 2)
-    band = resizer.upsample(low, win).numpy()
+    band = resizer.upsample(low.numpy(), win)
     yy, xx = np.mgrid[win[0] : win[1], win[2] : win[3]]
-    bands = Bands.of(resizer.y_idx, resizer.y_w, resizer.x_idx, resizer.x_w)
-    assert np.array_equal(bands.values(low.numpy(), yy, xx).view(np.int32), band.view(np.int32))
+    assert np.array_equal(resizer.bands.values(low.numpy(), yy, xx).view(np.int32), band.view(np.int32))
 
 
 @pytest.mark.parametrize("n_in,n_out", [(640, 6000), (853, 8000), (640, 3024), (1080, 1920), (640, 640)])

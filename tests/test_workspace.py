@@ -157,7 +157,10 @@ def _with_header(blob: bytes, change) -> bytes:
 
 @pytest.mark.parametrize("attack, expected", [
     (lambda h: h.update(height=100_000, width=10_000), "above the limit"),
-    (lambda h: h.update(height=30_000, width=2_000, persons=h["persons"] * 50), "memory"),
+    (lambda h: h.update(height=30_000, width=2_000, extra_arrays={f"x{i}": h["labels"] for i in range(10)}),
+     "memory"),
+    (lambda h: h["arrays"][h["persons"][0]["mask"]].update(runs=2 * 10**8), "memory"),
+    (lambda h: h["arrays"][h["persons"][0]["mask"]].update(runs=3), "runs"),
     (lambda h: h["arrays"][h["parts"][0]["mask"]].update(box=[50, 30, 20, 20]), "outside"),
     (lambda h: h["arrays"][h["labels"]].update(shape=[4000, 4000]), "shape"),
     (lambda h: h.update(parts=[h["parts"][0]] * 5000), "at most"),
@@ -175,6 +178,27 @@ def test_hostile_headers_are_refused_before_allocating(attack, expected):
     finally:
         tracemalloc.stop()
     assert peak < 20 * 2**20
+
+
+def test_masks_are_stored_as_runs_and_g4_masks_written_before_still_read(monkeypatch):
+    """Masks are coded from their runs, never their pixels (a 48-megapixel photo's masks took
+    a minute as G4 images); results stored before, with G4 masks, still read back the same."""
+    import desktop.review.result_codec as codec
+
+    result = synthetic_result(400, 300)
+    blob = encode_result(result)
+    header = json.loads(blob[12 : 12 + int.from_bytes(blob[8:12], "little")])
+    masks = [header["arrays"][p["mask"]] for p in header["persons"] + header["parts"]]
+    assert {m["codec"] for m in masks} == {"runs"}
+    assert [m["runs"] for m in masks] == [p.mask.runs for p in result.persons + result.parts]
+    assert_same_result(result, decode_result(blob))
+
+    monkeypatch.setattr(codec, "RunMask", type("NotARunMask", (), {}))  # the encoder of before
+    old = encode_result(result)
+    monkeypatch.undo()
+    header = json.loads(old[12 : 12 + int.from_bytes(old[8:12], "little")])
+    assert {header["arrays"][p["mask"]].get("codec") for p in header["parts"]} == {"g4", None}  # None: empty
+    assert_same_result(result, decode_result(old))
 
 
 def test_damaged_and_foreign_blobs_are_refused():

@@ -6,12 +6,19 @@ panel, and a "doubt" view highlighting where the model may be wrong.
   sorts by it ("Doubt", the most doubtful first) without recomputing anything.
 - **Reasons in the reviewer's words.** :class:`DoubtPanel` shows the image's score and each
   stored reason through :func:`desktop.review.doubt.reason_text` (the app's language).
-- **The "doubt" view.** With the engine's confidence maps (``score_map`` and
-  ``runner_up_score`` on the result) the uncertain pixels (:func:`uncertain_mask`) are
-  highlighted over a dimmed photo; without them, the regions the reasons name (the part of
-  the person concerned, the whole person for a score near the threshold, the pixels linked
-  to no person). Only the visible part is computed (the canvas's screen sample), except the
-  reasons' mask, computed once per result.
+- **The "doubt" view.** With the engine's confidence (``result.confidence``, results parsed
+  in this session) the uncertain pixels (:func:`uncertain_mask`) are highlighted over a dimmed
+  photo; only the visible part, at screen resolution (the canvas's sample), is computed, in a
+  worker thread (a 48-megapixel photo's full maps would take seconds): the view shows the
+  dimmed photo until it is ready, then redraws. Results read back from the workspace carry no
+  confidence (its inputs, the network's mask logits, are not stored: see
+  :mod:`desktop.engine.confidence`), but the uncertain pixels themselves are stored with them
+  (:mod:`desktop.review.uncertain_store`): the view samples that mask, the same highlight a
+  freshly parsed result gives. Only results stored before the mask was kept (or whose mask
+  cannot be read) have neither: for them the view shows the regions the reasons name
+  (the part of the person concerned, the whole person for a score near the threshold, the
+  pixels linked to no person) and the status bar says that parsing the photo again shows the
+  uncertain pixels. The reasons' mask is computed once per result.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 from desktop.app.entry_figures import list_figures
 from desktop.i18n import _
 from desktop.review.doubt import doubt_of, paste_threshold_of, reason_text, uncertain_mask
+from desktop.review.uncertain_store import stored_uncertain_mask, uncertain_at
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,33 @@ def store_doubt_of(review: Any, ws: Any, iid: int, result: Any) -> None:
 
 
 # ------------------------------------------------------------------ the view
+def no_confidence_message() -> str:
+    """What the doubt view says for a result without the model's confidence (translated when shown)."""
+    return _("The model's uncertain pixels were not stored with this result (it was parsed by an earlier "
+             "version of the app): parse this photo again to see them (shown now: the regions the doubt's "
+             "reasons name).")
+
+
+def has_confidence(result: Any) -> bool:
+    """Whether the result can show its uncertain pixels (the engine's confidence, maps given, or
+    the mask stored with it in the workspace)."""
+    return (getattr(result, "confidence", None) is not None or bool(getattr(result, "_given_maps", None))
+            or stored_uncertain_mask(result) is not None)
+
+
+def uncertain_view_mask(result: Any, provider: Any, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """The uncertain pixels at the grid ``ys`` x ``xs`` (a screen's sample): the provider's maps
+    there, against the model's labels there. Tk-free (runs in a worker thread)."""
+    if provider is None:  # a result read back from the workspace: the mask stored with it
+        stored = stored_uncertain_mask(result)
+        if stored is None:
+            raise ValueError("the result has neither the model's confidence nor stored uncertain pixels")
+        return uncertain_at(stored, ys, xs)
+    maps = provider.sample(ys, xs)
+    labels = np.asarray(result.labels).take(ys, axis=0).take(xs, axis=1)
+    return uncertain_mask(labels, maps.score, maps.runner_up_score)
+
+
 def reason_mask(labels: np.ndarray, persons: np.ndarray, reasons: list[dict], class_names) -> np.ndarray:
     """(H, W) bool: the pixels the reasons are about (see the module docstring)."""
     ids = {str(n).casefold(): i for i, n in enumerate(class_names)}
@@ -161,6 +196,11 @@ class DoubtController:
         self._mask_key: tuple | None = None
         self._mask: np.ndarray | None = None
         self._computing: set[int] = set()  # tried once per session: a failure is not retried in a loop
+        # The doubt view's uncertain pixels for the shown sample, computed in a thread.
+        self._view_key: tuple | None = None
+        self._view_mask: np.ndarray | None = None
+        self._view_busy = False
+        self._view_next: tuple | None = None  # the latest sample asked for while busy
         self.cv.extra_modes[DOUBT_MODE] = self._compose
         self.cv.result_listeners.append(self.refresh)
         self.refresh()
@@ -173,6 +213,16 @@ class DoubtController:
         """The "doubt" view (not kept in the settings: a view for a moment, not a preference)."""
         self.w.view_mode.set(DOUBT_MODE)
         self.cv.set_options(mode=DOUBT_MODE)
+        self._say_if_no_confidence()
+
+    def _say_if_no_confidence(self) -> None:
+        """In the doubt view, a result without the model's confidence gets one sentence."""
+        result = self.cv.result
+        if self.cv.mode != DOUBT_MODE or result is None or has_confidence(result):
+            return
+        set_status = getattr(self.w, "set_status", None)
+        if set_status is not None:
+            set_status(no_confidence_message())
 
     def refresh(self) -> None:
         """Read the shown image's doubt from the workspace (after a new image or result)."""
@@ -196,6 +246,7 @@ class DoubtController:
         if score is None and key is not None and ws is not None and not ws.read_only and self.cv.result is not None:
             self._compute_later(key, ws, self.cv.result)
         if self.cv.mode == DOUBT_MODE:
+            self._say_if_no_confidence()
             self.cv.request_redraw()
 
     def _compute_later(self, key: str, ws: Any, result: Any) -> None:
@@ -224,6 +275,13 @@ class DoubtController:
         result = self.cv.result
         if result is None:
             return None
+        provider = getattr(result, "confidence", None)
+        if provider is not None and not getattr(result, "_given_maps", None):
+            key = (id(result), sample.key)
+            if self._view_key == key and self._view_mask is not None:
+                return doubt_highlight(sample.photo, self._view_mask)
+            self._view_request((key, result, provider, sample.ys, sample.xs))
+            return doubt_highlight(sample.photo, np.zeros(sample.photo.shape[:2], dtype=bool))
         score = getattr(result, "score_map", None)
         if score is not None:
             runner = getattr(result, "runner_up_score", None)
@@ -231,10 +289,44 @@ class DoubtController:
             sc = score.take(sample.ys, axis=0).take(sample.xs, axis=1)
             ru = None if runner is None else runner.take(sample.ys, axis=0).take(sample.xs, axis=1)
             mask = uncertain_mask(labels, sc, ru)
+        elif stored_uncertain_mask(result) is not None:  # read back from the workspace: sampled once per view
+            key = (id(result), sample.key)
+            if self._view_key != key or self._view_mask is None:
+                self._view_key, self._view_mask = key, uncertain_view_mask(result, None, sample.ys, sample.xs)
+            mask = self._view_mask
         else:
             full = self._reason_mask(result)
             mask = full.take(sample.ys, axis=0).take(sample.xs, axis=1)
         return doubt_highlight(sample.photo, mask)
+
+    def _view_request(self, job: tuple) -> None:
+        """Compute the uncertain pixels of a sample in a thread (the newest request wins)."""
+        if self._view_busy:
+            self._view_next = job
+            return
+        self._view_busy = True
+        key, result, provider, ys, xs = job
+        inbox = self.w.review.inbox
+
+        def run() -> None:
+            mask = None
+            try:
+                mask = uncertain_view_mask(result, provider, ys, xs)
+            except Exception:  # noqa: BLE001 - the view stays dimmed; logged
+                log.warning("The uncertain pixels could not be computed", exc_info=True)
+            inbox.put(("call", lambda: self._view_done(key, mask)))
+
+        threading.Thread(target=run, name="doubt-view", daemon=True).start()
+
+    def _view_done(self, key: tuple, mask: np.ndarray | None) -> None:
+        self._view_busy = False
+        if mask is not None:
+            self._view_key, self._view_mask = key, mask
+        job, self._view_next = self._view_next, None
+        if job is not None and job[0] != key:
+            self._view_request(job)
+        elif mask is not None and self.cv.mode == DOUBT_MODE:
+            self.cv.request_redraw()
 
     def _reason_mask(self, result: Any) -> np.ndarray:
         key = (id(result), len(self.reasons))

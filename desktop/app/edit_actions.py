@@ -16,13 +16,14 @@ import numpy as np
 from desktop.i18n import _, class_display_name
 from desktop.review import edits, person_edits
 from desktop.review.edit_core import EditError
+from desktop.review.relabel_hints import relabel_choices_for
 
 __all__ = ["EditActions"]
 
 
 class EditActions:
     """Click tools and person actions (see the module docstring). Relies on the controller's
-    ``session``, ``label``, ``person``, ``tool``, ``tools``, ``panel``, ``_ready``, ``_run``,
+    ``session``, ``cv`` (the model's result), ``label``, ``person``, ``tool``, ``tools``, ``panel``, ``_ready``, ``_run``,
     ``status``, ``set_person``, ``_class_names`` and ``_palette``."""
 
     def click(self, tool: str, x: float, y: float, shift: bool = False) -> None:
@@ -114,7 +115,7 @@ class EditActions:
             return None
         names = self._class_names()
         try:
-            choices = edits.relabel_choices(s.labels, s.persons, x, y, num_classes=len(names))
+            choices = relabel_choices_for(s.labels, s.persons, x, y, self.cv.result, num_classes=len(names))
         except EditError as exc:
             self.status(str(exc))
             return None

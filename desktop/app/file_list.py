@@ -1,8 +1,14 @@
-"""The list of opened images with the state of each (waiting, parsing, done, failed, reviewed)."""
+"""The list of opened images with the state of each (waiting, parsing, done, failed, reviewed).
+
+The state column is as wide as its widest text, and the list widens to hold it: a verdict
+cut in half ("needs fi") misleads a reviewer, while a file name cut short does not (its
+full path is in the row's tooltip). So the name column is the one that gives way.
+"""
 
 from __future__ import annotations
 
 import tkinter as tk
+import tkinter.font as tkfont
 from collections.abc import Callable
 from tkinter import ttk
 
@@ -11,6 +17,11 @@ from desktop.app.theme import COLORS, unit
 from desktop.app.verdict_icons import VERDICT_COLORS
 from desktop.app.widgets import Tooltip
 from desktop.i18n import pgettext
+
+#: The name column keeps this many units (icon and ~16 characters) when the list widens, room permitting.
+NAME_ROOM = 10
+#: Pixels a sash between two panes takes (ttk's default is 5; a little to spare).
+SASH_ROOM = 6
 
 
 class FileList(ttk.Frame):
@@ -34,7 +45,12 @@ class FileList(ttk.Frame):
         self.tree.heading("#0", text=pgettext("list heading", "File"), anchor="w")
         self.tree.heading("state", text=pgettext("list heading", "State"), anchor="w")
         self.tree.column("#0", width=int(u * 9), minwidth=u * 4, stretch=True)
-        self.tree.column("state", width=int(u * 7.5), minwidth=u * 4, stretch=True, anchor="w")
+        self.tree.column("state", width=int(u * 7.5), minwidth=u * 4, stretch=False, anchor="w")
+        self._unit = u
+        self._state_font = tkfont.nametofont("TkDefaultFont", root=self)
+        self._text_widths: dict[str, int] = {}  # a few dozen distinct texts among thousands of rows
+        self._state_width = 0  # the widest state text so far (reset when the list is cleared)
+        self._fit_after: str | None = None
         bar = ttk.Scrollbar(body, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=bar.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
@@ -92,8 +108,10 @@ class FileList(ttk.Frame):
     def add(self, entries: list[ImageEntry]) -> None:
         for entry in entries:
             self._entries[entry.key] = entry
-            self.tree.insert("", "end", iid=entry.key, text=entry.display_name, values=(entry.status_text(),),
+            text = entry.status_text()
+            self.tree.insert("", "end", iid=entry.key, text=entry.display_name, values=(text,),
                              tags=(self._tag(entry),), image=self._icon(entry))
+            self._note_state_text(text)
 
     def add_in_chunks(self, entries: list[ImageEntry], chunk: int = 400,
                       on_done: Callable[[], None] | None = None) -> None:
@@ -134,6 +152,8 @@ class FileList(ttk.Frame):
 
     def clear(self) -> None:
         self._fill_token = None
+        self._state_width = 0  # the next list's texts decide again (the name column gets the room back)
+        self.tree.column("state", width=int(self._unit * 7.5))
         keys = list(self._entries)  # every row, those hidden by a filter included
         self._entries.clear()
         if keys:
@@ -142,7 +162,62 @@ class FileList(ttk.Frame):
     def refresh(self, entry: ImageEntry) -> None:
         """Redraw one row after its state changed."""
         if self.tree.exists(entry.key):
-            self.tree.item(entry.key, values=(entry.status_text(),), tags=(self._tag(entry),), image=self._icon(entry))
+            text = entry.status_text()
+            self.tree.item(entry.key, values=(text,), tags=(self._tag(entry),), image=self._icon(entry))
+            self._note_state_text(text)
+
+    # -- the state column's width ------------------------------------------------------------
+    def _note_state_text(self, text: str) -> None:
+        """Widen the state column (soon, once per burst of rows) when ``text`` is its widest yet."""
+        width = self._text_widths.get(text)
+        if width is None:
+            if len(self._text_widths) > 5000:  # failure reasons differ per file: stay bounded
+                self._text_widths.clear()
+            width = self._text_widths[text] = self._state_font.measure(text)
+        if width > self._state_width:
+            self._state_width = width
+            if self._fit_after is None:
+                self._fit_after = self.after_idle(self._fit_state_column)
+
+    def state_column_needs(self) -> int:
+        """Pixels the state column needs to show its widest text whole (cell padding included)."""
+        return self._state_width + self._unit
+
+    def _fit_state_column(self) -> None:
+        self._fit_after = None
+        if not self.winfo_exists():
+            return
+        needed = self.state_column_needs()
+        if needed <= int(self.tree.column("state", "width")):
+            return
+        self.tree.column("state", width=needed)
+        self._widen_pane(needed + NAME_ROOM * self._unit)
+
+    def _widen_pane(self, tree_width: int, tries: int = 50) -> None:
+        """Move the sash so the tree is ``tree_width`` wide, room permitting: the list is the
+        first pane of a horizontal ``ttk.PanedWindow`` (the window's body), whose sash Tk
+        does not move by itself when a column widens. Waits for the window to be shown."""
+        pane = self.master
+        if not isinstance(pane, ttk.PanedWindow):
+            return
+        if pane.winfo_width() <= 1:  # not laid out yet (a folder opened at start)
+            if tries > 0:
+                self.after(100, self._widen_pane, tree_width, tries - 1)
+            return
+        try:
+            index = [str(p) for p in pane.panes()].index(str(self))
+        except ValueError:
+            return
+        if index != 0:  # only the first pane's right edge is a sash position (sashpos 0)
+            return
+        extra = max(0, self.winfo_width() - self.tree.winfo_width())  # scroll bar, borders
+        # What the other panes ask for stays theirs (the edit bar above the photo, the side
+        # panel's buttons): the list takes at most the rest, and never more than half.
+        panes = [pane.nametowidget(str(p)) for p in pane.panes()]
+        others = sum(p.winfo_reqwidth() for p in panes[1:]) + SASH_ROOM * (len(panes) - 1)
+        wanted = min(tree_width + extra, pane.winfo_width() // 2, pane.winfo_width() - others)
+        if wanted > int(pane.sashpos(0)):
+            pane.sashpos(0, wanted)
 
     def _icon(self, entry: ImageEntry) -> object:
         return self.icon_for(entry) if self.icon_for is not None else ""

@@ -45,13 +45,18 @@ class ListControls(ttk.Frame):
                                        state="readonly", width=14)
         self.filter_box.pack(side="left", fill="x", expand=True)
         self.filter_box.bind("<<ComboboxSelected>>", lambda _e: self._changed())
+        # The sort has a row of its own: beside the filter, in a list a third of a small
+        # screen wide, one of the two boxes cut its longest choice ("Agreement (worst first)",
+        # "Changed since review") in half.
+        row3 = ttk.Frame(self, style="Side.TFrame")
+        row3.pack(fill="x", pady=(u // 5, 0))
         self._sort_names = {_(label): key for key, (label, _g) in SORTS.items()}
         self.sort = tk.StringVar(self, value=_(SORTS["name"][0]))
-        self.sort_box = ttk.Combobox(row2, textvariable=self.sort, values=list(self._sort_names), state="readonly",
+        self.sort_box = ttk.Combobox(row3, textvariable=self.sort, values=list(self._sort_names), state="readonly",
                                      width=10)
-        self.sort_box.pack(side="left", padx=(u // 4, 0))
+        self.sort_box.pack(side="left", fill="x", expand=True)
         self.sort_box.bind("<<ComboboxSelected>>", lambda _e: self._changed())
-        self.direction = ttk.Button(row2, text="↓", width=2, style="Small.TButton", takefocus=False,
+        self.direction = ttk.Button(row3, text="↓", width=2, style="Small.TButton", takefocus=False,
                                     command=self._flip)
         self.direction.pack(side="left", padx=(u // 6, 0))
         from desktop.app.widgets import Tooltip

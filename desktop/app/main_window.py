@@ -8,6 +8,11 @@ Everything here runs in the Tk main thread. Long work happens elsewhere:
 
 They all post plain messages on ``self.queue``; :meth:`_poll_queue` drains it every few
 milliseconds with ``after()``. No other thread ever calls Tk.
+
+The window composes parts kept in their own modules: :mod:`.menu_bar`, :mod:`.toolbar`,
+:mod:`.key_bindings`, :mod:`.model_loading` (start, ready, failed, the model dialog) and
+:mod:`.status_texts` (hover, progress and list-footer texts), besides the panels and the
+controllers (review, export, edit, doubt, annotations).
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from desktop.app.doubt_panel import DoubtController
 from desktop.app.edit_controller import EditController
 from desktop.app.entry_badges import waiting_badge
 from desktop.app.export_controller import ExportController
-from desktop.app.export_dialog import ExportDialog, open_folder
+from desktop.app.export_dialog import ExportDialog
 from desktop.app.file_list import FileList
-from desktop.app.language_menu import LanguageMenu
-from desktop.app.logging_setup import log_dir, log_file
+from desktop.app.key_bindings import bind_keys
+from desktop.app.logging_setup import log_file
+from desktop.app.menu_bar import build_menu_bar
 from desktop.app.model_dialog import ModelDialog
+from desktop.app.model_loading import ModelLoading
 from desktop.app.person_panel import PersonPanel
 from desktop.app.quitting import QUIT_WAIT_SECONDS, wait_for_threads
 from desktop.app.result_store import ResultStore
@@ -50,8 +57,10 @@ from desktop.app.session import ImageEntry, ImageList, State
 from desktop.app.settings import Settings
 from desktop.app.side_panel import SidePanel
 from desktop.app.status_bar import StatusBar
+from desktop.app.status_texts import batch_progress_text, hover_text, list_summary
 from desktop.app.theme import COLORS, unit
 from desktop.app.thread_priority import usable_cores
+from desktop.app.toolbar import build_toolbar
 from desktop.app.worker import (
     BackgroundJob,
     ImageFailed,
@@ -67,7 +76,7 @@ from desktop.app.worker import (
     WorkerIdle,
     describe_error,
 )
-from desktop.i18n import _, class_display_name, ngettext, pgettext
+from desktop.i18n import _, ngettext, pgettext
 from desktop.resources import default_class_names, palette
 
 log = logging.getLogger(__name__)
@@ -84,13 +93,6 @@ def default_parser_factory(model_dir: str | None, progress: Callable[[str, float
     from desktop.engine import HumanParser
 
     return HumanParser.load(model_dir or None, num_threads=usable_cores(), progress=progress)
-
-
-def _format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds >= 3600:
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class MainWindow:
@@ -153,11 +155,11 @@ class MainWindow:
         root.report_callback_exception = self.report_callback_exception
         root.protocol("WM_DELETE_WINDOW", self.close)
         self.u = unit(root)
-        self._build_menu()
+        build_menu_bar(self)  # menu_bar: File, Parse, View (language), Model, Help
         self._build_layout()
         self.review = ReviewController(self)  # workspace, verdicts, notes, list sort/filter: before the keys
         self.exporter = ExportController(self)
-        self._bind_keys()
+        bind_keys(self)  # key_bindings: after the review controller (its verdict keys)
         self.edit = EditController(self)  # edit mode: its toolbar button, bar, keys and autosave
         self.doubt = DoubtController(self)  # issue 16: doubt score and reasons, the "doubt" view
         self.annotations = AnnotationController(self)  # issue 16: File ▸ Open annotations…, comparison
@@ -174,7 +176,7 @@ class MainWindow:
               "(Ctrl+Shift+O)"))
         self._update_actions()
         # Shown now, and again with the model's status so it is not overwritten unseen.
-        self._startup_warning = settings_warning
+        self.models = ModelLoading(self, settings_warning)  # model_loading: start, ready, failed, dialog
         if settings_warning:
             self.set_status(settings_warning, warn=True)
         self._poll_after = root.after(POLL_MS, self._poll_queue)
@@ -182,65 +184,6 @@ class MainWindow:
             root.after(50, self.start_model)
 
     # ================================================================== layout
-    def _build_menu(self) -> None:
-        root = self.root
-        self.view_mode = tk.StringVar(root, value=self.settings.view_mode)
-        self.outline_var = tk.BooleanVar(root, value=self.settings.outline)
-        self.recursive_var = tk.BooleanVar(root, value=self.settings.recursive)
-        menubar = tk.Menu(root)
-        m_file = tk.Menu(menubar)
-        m_file.add_command(label=_("Open images…"), accelerator="Ctrl+O", command=self.ask_open_files)
-        m_file.add_command(label=_("Open folder…"), accelerator="Ctrl+Shift+O", command=self.ask_open_folder)
-        m_file.add_checkbutton(label=_("Include subfolders"), variable=self.recursive_var,
-                               command=self._recursive_changed)
-        m_file.add_separator()
-        m_file.add_command(label=_("Export current image…"), accelerator="Ctrl+E",
-                           command=lambda: self.open_export_dialog("current"))
-        m_file.add_command(label=_("Export all parsed images…"), accelerator="Ctrl+Shift+E",
-                           command=lambda: self.open_export_dialog("all"))
-        m_file.add_separator()
-        m_file.add_command(label=_("Quit"), accelerator="Ctrl+Q", command=self.close)
-        menubar.add_cascade(label=pgettext("menu", "File"), menu=m_file, underline=0)
-        self.file_menu = m_file  # the workspace commands are added by workspace_actions
-
-        m_parse = tk.Menu(menubar)
-        m_parse.add_command(label=_("Parse waiting images"), accelerator="F5", command=self.parse_remaining)
-        m_parse.add_command(label=_("Retry failed images"), command=self.retry_failed)
-        m_parse.add_command(label=_("Cancel parsing"), accelerator="Esc", command=self.cancel_parsing)
-        menubar.add_cascade(label=pgettext("menu", "Parse"), menu=m_parse, underline=0)
-
-        m_view = tk.Menu(menubar)
-        for mode in MODES:
-            m_view.add_radiobutton(label=_(MODE_TITLES[mode]), value=mode, variable=self.view_mode,
-                                   command=self._view_mode_changed)
-        m_view.add_checkbutton(label=_("Outline only"), accelerator="O", variable=self.outline_var,
-                               command=self._outline_changed)
-        m_view.add_separator()
-        m_view.add_command(label=_("Fit to window"), accelerator="F", command=lambda: self.canvas_view.fit())
-        m_view.add_command(label=_("Zoom 100 %"), accelerator="1", command=lambda: self.canvas_view.zoom_100())
-        m_view.add_command(label=_("Zoom in"), accelerator="+", command=lambda: self.canvas_view.zoom_by(1.25))
-        m_view.add_command(label=_("Zoom out"), accelerator="−", command=lambda: self.canvas_view.zoom_by(0.8))
-        m_view.add_separator()
-        m_view.add_command(label=_("Next image"), accelerator="D", command=lambda: self.go(1))
-        m_view.add_command(label=_("Previous image"), accelerator="A", command=lambda: self.go(-1))
-        m_view.add_separator()
-        self.language_menu = LanguageMenu(m_view, self.settings, save=self.save_settings, notify=self.set_status)
-        menubar.add_cascade(label=pgettext("menu", "View"), menu=m_view, underline=0)
-
-        m_model = tk.Menu(menubar)
-        m_model.add_command(label=_("Choose model folder…"), command=lambda: self.show_model_dialog(""))
-        m_model.add_command(label=_("Download model…"), command=lambda: self.show_model_dialog(""))
-        menubar.add_cascade(label=pgettext("menu", "Model"), menu=m_model, underline=0)
-
-        m_help = tk.Menu(menubar)
-        m_help.add_command(label=_("Keyboard shortcuts"), accelerator="F1", command=self.show_shortcuts)
-        m_help.add_command(label=_("Open the log folder"), command=lambda: open_folder(log_dir()))
-        m_help.add_separator()
-        m_help.add_command(label=_("About {app}").format(app=APP_NAME), command=self.show_about)
-        menubar.add_cascade(label=pgettext("menu", "Help"), menu=m_help, underline=0)
-        root.configure(menu=menubar)
-        self.menubar = menubar
-
     def _build_layout(self) -> None:
         root, u = self.root, self.u
         pad = max(4, u // 3)
@@ -248,43 +191,7 @@ class MainWindow:
         outer.pack(fill="both", expand=True)
         self.outer = outer
 
-        # -- toolbar --
-        bar = ttk.Frame(outer, style="Toolbar.TFrame", padding=(pad, pad))
-        bar.pack(fill="x")
-        self.buttons: dict[str, ttk.Button] = {}
-
-        def button(name: str, text: str, command, tip: str = "", style: str = "Toolbutton") -> ttk.Button:
-            b = ttk.Button(bar, text=text, command=command, style=style, takefocus=False)
-            b.pack(side="left", padx=(0, 2))
-            self.buttons[name] = b
-            if tip:
-                from desktop.app.widgets import Tooltip
-
-                Tooltip(b, tip)
-            return b
-
-        def sep() -> None:
-            ttk.Separator(bar, orient="vertical").pack(side="left", fill="y", padx=pad)
-
-        button("open", _("Open…"), self.ask_open_files, _("Open one or more images (Ctrl+O)"))
-        button("folder", _("Folder…"), self.ask_open_folder, _("Open every image of a folder (Ctrl+Shift+O)"))
-        sep()
-        button("parse", pgettext("toolbar", "Parse"), self.parse_remaining, _("Parse the images still waiting (F5)"))
-        button("cancel", _("Cancel"), self.cancel_parsing, _("Stop parsing after the current image (Esc)"))
-        sep()
-        button("prev", _("◀ Prev"), lambda: self.go(-1), _("Previous image (A or ←)"))
-        button("next", _("Next ▶"), lambda: self.go(1), _("Next image (D or →)"))
-        button("reviewed", _("✓ Accept"), lambda: self.review.accept_and_next(),
-               _("Accept this image and go to the next one not reviewed (Space)"))
-        button("next_todo", _("Next to review"), lambda: self.review.next_not_reviewed(),
-               _("Next image not reviewed yet (N); Shift+N: next needing attention"))
-        sep()
-        button("fit", _("Fit"), lambda: self.canvas_view.fit(), _("Fit the image to the window (F)"))
-        button("zoom100", "100 %", lambda: self.canvas_view.zoom_100(), _("Actual pixels (1)"))
-        sep()
-        button("export", _("Export…"), lambda: self.open_export_dialog("current"),
-               _("Export PNG and JSON files (Ctrl+E)"))
-        ttk.Separator(outer, orient="horizontal").pack(fill="x")
+        build_toolbar(self, outer, pad)  # toolbar: self.buttons
 
         # -- status bar (packed before the body so it keeps its height when space is short) --
         status = self.status_bar = StatusBar(outer, unit=u, cancel_command=self.cancel_parsing)
@@ -349,56 +256,6 @@ class MainWindow:
 
         restore_geometry(self.root, self.settings.geometry, zoomed=self.settings.zoomed)
 
-    # ================================================================== keyboard
-    def _bind_keys(self) -> None:
-        root = self.root
-        mod = "Command" if root.tk.call("tk", "windowingsystem") == "aqua" else "Control"
-        plain = {
-            "d": lambda: self.go(1), "Right": lambda: self.go(1),
-            "a": lambda: self.go(-1), "Left": lambda: self.go(-1),
-            **self.review.key_bindings(),  # Space, Y, X, R, U, N: verdicts and "next not reviewed"
-            "v": self.cycle_view_mode, "o": self.toggle_outline,
-            "f": lambda: self.canvas_view.fit(), "1": lambda: self.canvas_view.zoom_100(),
-            "plus": lambda: self.canvas_view.zoom_by(1.25), "equal": lambda: self.canvas_view.zoom_by(1.25),
-            "KP_Add": lambda: self.canvas_view.zoom_by(1.25),
-            "minus": lambda: self.canvas_view.zoom_by(0.8), "KP_Subtract": lambda: self.canvas_view.zoom_by(0.8),
-            "bracketleft": lambda: self.nudge_opacity(-0.1), "bracketright": lambda: self.nudge_opacity(0.1),
-            "F5": self.parse_remaining, "Escape": self.cancel_parsing, "F1": self.show_shortcuts,
-        }
-
-        def handler(func):
-            def run(event: tk.Event) -> str | None:
-                if event.widget.winfo_toplevel() is not root:
-                    return None
-                if isinstance(event.widget, (tk.Entry, ttk.Entry, tk.Text, ttk.Spinbox, ttk.Combobox)):
-                    return None
-                if event.state & 0x4:  # Control held: leave it to the Control bindings
-                    return None
-                func()
-                return "break"
-
-            return run
-
-        for key, func in plain.items():
-            seqs = [f"<KeyPress-{key}>"]
-            if len(key) == 1 and key.isalpha():
-                seqs.append(f"<KeyPress-{key.upper()}>")
-            for seq in seqs:
-                root.bind(seq, handler(func))
-                # The file list has its own arrow/space bindings; ours take precedence there.
-                self.file_list.tree.bind(seq, handler(func))
-        for seq, func in self.review.extra_key_sequences().items():  # Shift+N
-            root.bind(seq, handler(func))
-            self.file_list.tree.bind(seq, handler(func))
-        combos = {
-            "o": self.ask_open_files, "O": self.ask_open_folder,
-            "e": lambda: self.open_export_dialog("current"), "E": lambda: self.open_export_dialog("all"),
-            "q": self.close,
-        }
-        for key, func in combos.items():
-            root.bind(f"<{mod}-{key}>", lambda _e, f=func: (f(), "break")[1])
-        # Up/Down in the list move the selection natively (and so change the image).
-
     # ================================================================== status
     def set_status(self, text: str, warn: bool = False) -> None:
         self.status_bar.set_message(text, warn)
@@ -406,16 +263,7 @@ class MainWindow:
             log.warning("Status: %s", text)
 
     def _on_hover(self, info: HoverInfo | None) -> None:
-        if info is None:
-            self.hover_label.configure(text="")
-            return
-        text = f"x {info.x}, y {info.y}"
-        if info.class_name is not None:
-            text += f"  ·  {class_display_name(info.class_name)}"
-            if info.person_id is not None:
-                text += "  ·  " + _("person {id} ({score})").format(id=info.person_id,
-                                                                     score=f"{info.person_score:.2f}")
-        self.hover_label.configure(text=text)
+        self.hover_label.configure(text=hover_text(info))
 
     def _on_view_change(self) -> None:
         cv = self.canvas_view
@@ -431,13 +279,7 @@ class MainWindow:
             self._show_progress(False)
             return
         done, total = self._batch_done, self._batch_total
-        text = _("Parsing {current} of {total}").format(current=min(done + 1, total), total=total)
-        if self._batch_seconds:
-            avg = sum(self._batch_seconds[-20:]) / len(self._batch_seconds[-20:])
-            text += "  ·  " + _("about {time} left").format(time=_format_duration(avg * (total - done)))
-        if self.worker.paused:
-            text = _("Cancelling… ({done} of {total} done)").format(done=done, total=total)
-        self.progress_text.configure(text=text)
+        self.progress_text.configure(text=batch_progress_text(done, total, self._batch_seconds, self.worker.paused))
         self.progress.configure(mode="determinate", maximum=max(1, total), value=done)
         self._show_progress(True)
 
@@ -461,19 +303,7 @@ class MainWindow:
         if entry is not None and entry.state is State.WAITING:  # the model loaded, or parsing was cancelled
             self._refresh_entry_view(entry)
         self.progress_cancel.state(["!disabled"] if states["cancel"] else ["disabled"])
-        counts = self.images.counts()
-        n_images = len(self.images)
-        parts = [ngettext("{n} image", "{n} images", n_images).format(n=n_images)] if has_images else []
-        if counts[State.DONE]:
-            parts.append(_("{n} done").format(n=counts[State.DONE]))
-        if counts[State.FAILED]:
-            parts.append(_("{n} failed").format(n=counts[State.FAILED]))
-        reviewed = sum(1 for e in self.images if e.reviewed)
-        if reviewed:
-            parts.append(_("{n} reviewed").format(n=reviewed))
-        if self._subfolders_skipped and has_images:
-            parts.append(_("subfolders not included"))
-        self.file_list.set_summary(" · ".join(parts))
+        self.file_list.set_summary(list_summary(self.images, self._subfolders_skipped))
 
     # ================================================================== errors
     def report_callback_exception(self, exc_type, exc, tb) -> None:
@@ -491,91 +321,12 @@ class MainWindow:
                                              "file:\n{path}").format(message=message, path=log_file()),
                                  parent=self.root)
 
-    # ================================================================== model
+    # ================================================================== model (model_loading)
     def start_model(self, model_dir: str | None = None) -> None:
-        """Load the model in the parse worker thread (the window stays responsive)."""
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
-        folder = model_dir if model_dir is not None else self.settings.model_dir
-        if folder and not Path(folder).exists():
-            log.warning("Remembered model folder %s is gone; searching the usual places", folder)
-            folder = ""
-        self.model_state = "loading"
-        self.model_info = {}
-        factory = self.parser_factory
-
-        def loader(progress):
-            return factory(folder or None, progress)
-
-        self.worker = ParseWorker(loader, self.queue, self.load_image, self.store.put)
-        self.worker.start()
-        self.set_status(_("Loading the parsing model…"))
-        self.progress_text.configure(text=_("Loading model"))
-        self.progress.configure(mode="indeterminate")
-        self.progress.start(15)
-        self._show_progress(True, cancel=False)
-
-    def _model_ready(self, msg: ModelReady) -> None:
-        self.model_state = "ready"
-        self.model_info = msg.info
-        self.progress.stop()
-        self._show_progress(False)
-        name = msg.info.get("name", "model")
-        detail = ", ".join(v for v in (msg.info.get("runtime"), msg.info.get("precision")) if v)
-        seconds = f"{msg.seconds:.1f}"
-        text = (_("Model ready: {name} ({detail}) in {seconds} s.").format(name=name, detail=detail, seconds=seconds)
-                if detail else _("Model ready: {name} in {seconds} s.").format(name=name, seconds=seconds))
-        self.set_status(self._with_startup_warning(text), warn=bool(self._startup_warning))
-        self._startup_warning = None
-        self.review.model_ready(msg.info)  # tells results of another model apart
-        self.parse_remaining()
-
-    def _model_failed(self, msg: ModelFailed) -> None:
-        self.model_state = "missing"
-        self.worker = None
-        self.progress.stop()
-        self._show_progress(False)
-        self.set_status(self._with_startup_warning(
-            _("No model: images can be viewed but not parsed. Model ▸ Choose model folder…")), warn=True)
-        self._startup_warning = None
-        for e in self.images:
-            if e.state is State.PARSING:
-                e.state = State.WAITING
-                self.file_list.refresh(e)
-        self.show_model_dialog("" if msg.not_found else msg.message, msg.target)
-
-    def _with_startup_warning(self, text: str) -> str:
-        return f"{text}  ⚠ {self._startup_warning}" if self._startup_warning else text
+        self.models.start(model_dir)
 
     def show_model_dialog(self, problem: str = "", target: str | None = None) -> None:
-        if self.model_dialog is not None and self.model_dialog.winfo_exists():
-            self.model_dialog.lift()
-            return
-        try:
-            from desktop.engine import default_model_dir, download_model, find_model_dir
-        except ImportError as exc:  # engine not installed correctly: say so rather than crash
-            messagebox.showerror(APP_NAME, _("The parsing engine cannot be loaded: {reason}").format(reason=exc), parent=self.root)
-            return
-        if target is None:
-            try:
-                target = str(default_model_dir())
-            except Exception:  # noqa: BLE001
-                target = None
-
-        def validate(path: Path) -> Path:
-            return Path(find_model_dir(path))
-
-        self.model_dialog = ModelDialog(self.root, on_done=self._model_chosen, problem=problem, target=target,
-                                        download=download_model, validate=validate)
-
-    def _model_chosen(self, path: Path | None) -> None:
-        self.model_dialog = None
-        if path is None:
-            return
-        self.settings.model_dir = str(path)
-        self.save_settings()
-        self.start_model(str(path))
+        self.models.show_dialog(problem, target)
 
     # ================================================================== opening images
     def ask_open_files(self) -> None:
@@ -851,9 +602,9 @@ class MainWindow:
                 self.progress.stop()
                 self.progress.configure(mode="determinate", maximum=1.0, value=msg.fraction)
         elif isinstance(msg, ModelReady):
-            self._model_ready(msg)
+            self.models.ready(msg)
         elif isinstance(msg, ModelFailed):
-            self._model_failed(msg)
+            self.models.failed(msg)
         elif isinstance(msg, JobProgress):
             if msg.job == "export" and self.export_dialog is not None and self.export_dialog.winfo_exists():
                 self.export_dialog.show_progress(msg.done, msg.total or 0, msg.text)

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ def pack_result(result: ParsingResult) -> bytes:
         "timings": dict(result.timings),
         "model": dict(result.model),
         "notes": list(result.notes),
+        "confidence": result.confidence,  # the model's confidence provider (a few MB), or None
     }
     return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
@@ -91,6 +93,7 @@ def unpack_result(blob: bytes) -> ParsingResult:
         timings=d["timings"],
         model=d["model"],
         notes=d["notes"],
+        confidence=d.get("confidence"),
     )
 
 
@@ -165,6 +168,12 @@ class ResultStore:
             self._hot_bytes += size
             overflow = self._take_hot_overflow_locked()
         self._cool(overflow)
+
+    def put_first(self, key: str, result: ParsingResult) -> Callable[[], None] | None:
+        """:meth:`put`, for the parse worker: it returns what may wait until the window has
+        shown the result (None here; the review store's workspace derives a doubt score)."""
+        self.put(key, result)
+        return None
 
     def discard(self, key: str) -> None:
         with self._lock:

@@ -4,8 +4,9 @@
 had (the parse worker puts each result in it, the view gets them back), with a *backend*:
 the review controller. Every result put is also handed to the backend, in the parse
 worker's thread, which stores it in the workspace before the window even hears of it (so
-a crash right after a parse loses nothing). A result asked for and not in memory (after
-reopening a workspace: nothing was parsed in this session) is loaded from the backend
+a crash right after a parse loses nothing); what the backend derives from it (the doubt
+score) comes after the window shows it (:meth:`ReviewStore.put_first`). A result asked for
+and not in memory (after reopening a workspace: nothing was parsed in this session) is loaded from the backend
 instead of being parsed again, and a few such results are kept at hand for going back and
 forth; the workspace itself is the cold store, so they are not packed into the memory
 tiers (packing belongs in the worker thread, and these are read in the window's).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 from desktop.app.result_store import ResultStore
@@ -25,7 +27,7 @@ LOADED_KEEP = 4
 
 
 class ResultBackend(Protocol):
-    def save(self, key: str, result: ParsingResult) -> None: ...
+    def save(self, key: str, result: ParsingResult) -> Callable[[], None] | None: ...
 
     def load(self, key: str) -> ParsingResult | None: ...
 
@@ -41,12 +43,18 @@ class ReviewStore(ResultStore):
         self.loads = 0
 
     def put(self, key: str, result: ParsingResult) -> None:
+        finish = self.put_first(key, result)
+        if finish is not None:
+            finish()
+
+    def put_first(self, key: str, result: ParsingResult) -> Callable[[], None] | None:
+        """Keep ``result`` and store it in the workspace; return what the backend leaves for
+        after the window shows it (see :meth:`ResultStore.put_first`)."""
         with self._loaded_lock:
             self._loaded.pop(key, None)
         super().put(key, result)
         backend = self.backend
-        if backend is not None:
-            backend.save(key, result)
+        return backend.save(key, result) if backend is not None else None
 
     def get(self, key: str) -> ParsingResult | None:
         result = super().get(key)

@@ -91,7 +91,8 @@ def short_reason(message: str, path: Path | None = None, limit: int = 48) -> str
     """
     text = " ".join(message.split())
     if path is not None:
-        for prefix in (f'"{path}" ', f"{path}: ", f"{path} "):
+        # The Chinese messages quote the path with “” and end with 。 (else the cell showed the path).
+        for prefix in (f'"{path}" ', f"{path}: ", f"{path} ", f"“{path}”", f"{path}："):
             if text.startswith(prefix):
                 text = text[len(prefix):]
                 break
@@ -99,7 +100,7 @@ def short_reason(message: str, path: Path | None = None, limit: int = 48) -> str
         if text.startswith(verb):
             text = text[len(verb):]
             break
-    text = text.rstrip(".")
+    text = text.rstrip(".。")
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -131,7 +131,9 @@ class ParseWorker(threading.Thread):
     (a :class:`desktop.engine.HumanParser`, or a test wrapper around one).
     ``load_image(path)`` returns an object with ``rgb`` and ``notes``.
     ``store(key, result)`` keeps the result (called in this thread, so packing old
-    results never happens in the GUI thread).
+    results never happens in the GUI thread); a callable it returns is called once the
+    window was sent the result (what can wait: the doubt score of a 48-megapixel photo
+    takes 12 s, which the reviewer should not wait for to see the overlay).
     """
 
     def __init__(
@@ -139,7 +141,7 @@ class ParseWorker(threading.Thread):
         loader: Callable[[Progress], Any],
         outbox: queue.Queue,
         load_image: Callable[[Path], Any],
-        store: Callable[[str, ParsingResult], None],
+        store: Callable[[str, ParsingResult], Callable[[], None] | None],
         low_priority: bool = True,
     ):
         super().__init__(name="parse-worker", daemon=True)
@@ -299,7 +301,7 @@ class ParseWorker(threading.Thread):
             image = self._load_image(Path(key))
             notes = tuple(getattr(image, "notes", ()) or ())
             result = self.parser.parse(image.rgb, notes=list(notes))
-            self._store(key, result)
+            finish = self._store(key, result)
         except BaseException as exc:  # noqa: BLE001 - one bad image must not stop the batch
             if isinstance(exc, M2FPError):
                 log.warning("%s: %s", key, exc)
@@ -310,6 +312,11 @@ class ParseWorker(threading.Thread):
                 raise
             return
         self._post(ImageParsed(key, result, image.rgb, notes, time.perf_counter() - t0))
+        if callable(finish):
+            try:
+                finish()
+            except Exception:  # noqa: BLE001 - the result is shown and stored; this is extra
+                log.exception("Finishing the result of %s failed", key)
 
 
 # -- one-off jobs -----------------------------------------------------------------------

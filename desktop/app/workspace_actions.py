@@ -51,12 +51,14 @@ class WorkspaceActions:
             at = _index_of(m, _("Include subfolders"))
             at = (at + 1) if at is not None else 0
             self.recent_menu = tk.Menu(m, tearoff=False, postcommand=self._fill_recent)
-            m.insert_separator(at + 1)
-            m.insert_command(at + 2, label=_("Open workspace…"), command=self.ask_open)
-            m.insert_cascade(at + 3, label=_("Recent workspaces"), menu=self.recent_menu)
-            m.insert_command(at + 4, label=_("Save workspace as…"), command=self.ask_save_as)
-            m.insert_command(at + 5, label=_("Attach parsed results from a folder…"), command=self.ask_attach)
-            m.insert_command(at + 6, label=_("Close workspace"), command=self.c.close_workspace)
+            # After the separator below "Include subfolders", with one of their own before the
+            # export commands (the separator was inserted after that one: two in a row, none below).
+            m.insert_command(at + 1, label=_("Open workspace…"), command=self.ask_open)
+            m.insert_cascade(at + 2, label=_("Recent workspaces"), menu=self.recent_menu)
+            m.insert_command(at + 3, label=_("Save workspace as…"), command=self.ask_save_as)
+            m.insert_command(at + 4, label=_("Attach parsed results from a folder…"), command=self.ask_attach)
+            m.insert_command(at + 5, label=_("Close workspace"), command=self.c.close_workspace)
+            m.insert_separator(at + 6)
             after = _index_of(m, _("Export all parsed images…"))
             if after is not None:
                 m.insert_command(after + 1, label=_("Export review report…"), command=self.ask_report)

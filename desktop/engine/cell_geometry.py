@@ -12,21 +12,28 @@ Where single pixels are needed, their logits must be the very floats the referen
 computes, so that masks and the label map come out bit for bit the same. Two arithmetic forms
 exist (see :mod:`.postprocess`): PyTorch's ``upsample_bilinear2d`` twice (for masks covering
 most of the photo), or the bands of the composed resize matrices (for smaller windows). Both
-are reproduced here for arbitrary pixel lists, checked against PyTorch in the tests:
+are reproduced here for arbitrary pixel lists, checked against PyTorch in the tests (the masks'
+signs are decided by these exact floats; the direct path pastes the same two interpolations in
+plain float32, :func:`upsample_plain`, which :meth:`CellGeometry.plain` reproduces at any pixels):
 
 - PyTorch's CPU kernel computes ``fma(t0, h0, t1 * h1)`` with ``t0 = fma(x00, w0, x01 * w1)``
   and ``t1 = fma(x10, w0, x11 * w1)`` (the compiler fuses multiply-adds); NumPy has no fused
   multiply-add, so it is done in float64 (the product of two float32 is exact there) and
   rounded once to float32;
 - the band form is plain float32 products and sums in a fixed order, as NumPy does them.
+
+:func:`upsample_bilinear` is the same kernel over a whole map (or a window of it), in NumPy
+(float64 for the fused multiply-adds, so several times the cost of :func:`upsample_plain`): the
+engine reproduces PyTorch's resize without importing PyTorch (the OpenVINO path never loads it).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 F32 = np.float32
 
@@ -129,6 +136,94 @@ def fma32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return (a.astype(np.float64) * b + c).astype(F32)
 
 
+#: Values per block in :func:`upsample_bilinear` and :func:`upsample_plain` (a block stays in the caches).
+_BLOCK_VALUES = 1 << 16
+
+
+def upsample_bilinear(src: np.ndarray, rows: Axis, cols: Axis, out: np.ndarray | None = None,
+                      window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """PyTorch's ``upsample_bilinear2d(src, (rows.n_out, cols.n_out), align_corners=False)`` of one
+    (h, w) float32 map, bit for bit, inside ``window`` (y0, y1, x0, x1; default: all of it).
+
+    Separable: every source row is interpolated along x once (``t``, as the kernel's inner fused
+    multiply-add computes it), then each output row is one fused multiply-add of two rows of
+    ``t``; in float64 (several times the cost of :func:`upsample_plain`), in row blocks.
+    """
+    y0, y1, x0, x1 = window if window is not None else (0, rows.i0.size, 0, cols.i0.size)
+    ci0, ci1, cl0, cl1 = cols.i0[x0:x1], cols.i1[x0:x1], cols.l0[x0:x1], cols.l1[x0:x1]
+    needed = np.unique(np.concatenate([rows.i0[y0:y1], rows.i1[y0:y1]]))  # source rows used
+    t = np.zeros((src.shape[0], x1 - x0), dtype=F32)
+    t[needed] = fma32(src[needed][:, ci0], cl0, src[needed][:, ci1] * cl1)
+    if out is None:
+        out = np.empty((y1 - y0, x1 - x0), dtype=F32)
+    step = max(1, _BLOCK_VALUES // max(x1 - x0, 1))
+    wide = np.empty((min(step, y1 - y0), x1 - x0), dtype=np.float64)
+    for r0 in range(y0, y1, step):
+        r1 = min(r0 + step, y1)
+        block = wide[: r1 - r0]
+        second = t[rows.i1[r0:r1]]
+        np.multiply(second, rows.l1[r0:r1, None], out=second)
+        np.multiply(t[rows.i0[r0:r1]], rows.l0[r0:r1, None].astype(np.float64), out=block)
+        np.add(block, second, out=block)
+        np.copyto(out[r0 - y0 : r1 - y0], block, casting="same_kind")
+    return out
+
+
+def upsample_plain(src: np.ndarray, rows: Axis, cols: Axis, out: np.ndarray | None = None,
+                   window: tuple[int, int, int, int] | None = None,
+                   each_block: Callable[[int, int, np.ndarray], None] | None = None) -> np.ndarray:
+    """The same resize as :func:`upsample_bilinear` with every product and sum rounded to float32
+    on its own (no fused multiply-add): ``t = s[r, i0] l0 + s[r, i1] l1`` along x, then
+    ``t[i0] l0 + t[i1] l1`` along y. Within a few units in the last place of PyTorch's floats,
+    at a fraction of the cost of reproducing its fused multiply-adds in float64;
+    :meth:`CellGeometry.plain` gives the same floats at any pixels.
+
+    Computed in blocks of output rows, in this thread's scratch memory; ``each_block(r0, r1,
+    rows)`` is called with each block of the result (rows r0:r1 of the window) while it is still
+    in the caches.
+    """
+    y0, y1, x0, x1 = window if window is not None else (0, rows.i0.size, 0, cols.i0.size)
+    width = x1 - x0
+    ci0, ci1, cl0, cl1 = cols.i0[x0:x1], cols.i1[x0:x1], cols.l0[x0:x1], cols.l1[x0:x1]
+    lo, hi = int(rows.i0[y0]), int(rows.i1[y1 - 1]) + 1  # source rows used (both ascending)
+    part = src[lo:hi]
+    t = _thread_buffer("t", part.shape[0] * width).reshape(part.shape[0], width)
+    t2 = _thread_buffer("t2", part.shape[0] * width).reshape(part.shape[0], width)
+    np.take(part, ci0, axis=1, out=t, mode="clip")
+    np.multiply(t, cl0, out=t)
+    np.take(part, ci1, axis=1, out=t2, mode="clip")
+    np.multiply(t2, cl1, out=t2)
+    np.add(t, t2, out=t)
+    if out is None:
+        out = np.empty((y1 - y0, width), dtype=F32)
+    step = max(1, _BLOCK_VALUES // max(width, 1))
+    scratch = _thread_buffer("rows", min(step, y1 - y0) * width).reshape(-1, width)
+    for r0 in range(y0, y1, step):
+        r1 = min(r0 + step, y1)
+        block = out[r0 - y0 : r1 - y0]
+        np.take(t, rows.i0[r0:r1] - lo, axis=0, out=block, mode="clip")
+        np.multiply(block, rows.l0[r0:r1, None], out=block)
+        second = np.take(t, rows.i1[r0:r1] - lo, axis=0, out=scratch[: r1 - r0], mode="clip")
+        np.multiply(second, rows.l1[r0:r1, None], out=second)
+        np.add(block, second, out=block)
+        if each_block is not None:
+            each_block(r0 - y0, r1 - y0, block)
+    return out
+
+
+_local = threading.local()
+
+
+def _thread_buffer(name: str, size: int) -> np.ndarray:
+    """A flat float32 scratch buffer of this thread (fresh memory costs more in page faults than
+    the arithmetic done on it), valid until the next call with the same name."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buf = buffers.get(name)
+    if buf is None or buf.size < size:
+        buf = buffers[name] = np.empty(size, dtype=F32)
+    return buf[:size]
+
+
 @dataclass
 class CellGeometry:
     """The cells of one photo: its rows and columns as cells of the resized grid."""
@@ -180,12 +275,39 @@ class CellGeometry:
 
     def interpolated(self, p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """PyTorch's ``upsample_bilinear2d(p, image_hw)`` at pixels (ys, xs), bit for bit."""
+        return _fused_at(p, self.rows, self.cols, ys, xs)
+
+    def plain(self, p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """:func:`upsample_plain` ``(p, image_hw)`` at pixels (ys, xs), bit for bit."""
         r, c = self.rows, self.cols
         yi0, yi1, xi0, xi1 = r.i0[ys], r.i1[ys], c.i0[xs], c.i1[xs]
         x0, x1 = c.l0[xs], c.l1[xs]
-        t0 = fma32(p[yi0, xi0], x0, p[yi0, xi1] * x1)
-        t1 = fma32(p[yi1, xi0], x0, p[yi1, xi1] * x1)
+        t0 = p[yi0, xi0] * x0 + p[yi0, xi1] * x1
+        t1 = p[yi1, xi0] * x0 + p[yi1, xi1] * x1
+        return t0 * r.l0[ys] + t1 * r.l1[ys]
+
+    def exact(self, low: np.ndarray, low_rows: Axis, low_cols: Axis, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The reference's two interpolations of the network's map ``low`` (to the padded input
+        by ``low_rows``/``low_cols``, crop, to the photo) at pixels (ys, xs), bit for bit, without
+        computing either resized map: each pixel's four resized-grid values, then the pixel."""
+        r, c = self.rows, self.cols
+        ys, xs = np.broadcast_arrays(ys, xs)
+        gy = np.stack([r.i0[ys], r.i1[ys]])  # resized-grid rows and columns each pixel draws on
+        gx = np.stack([c.i0[xs], c.i1[xs]])
+        p = _fused_at(low, low_rows, low_cols, gy[:, None], gx[None, :])  # (2, 2, ...) grid values
+        x0, x1 = c.l0[xs], c.l1[xs]
+        t0 = fma32(p[0, 0], x0, p[0, 1] * x1)
+        t1 = fma32(p[1, 0], x0, p[1, 1] * x1)
         return fma32(t0, r.l0[ys], t1 * r.l1[ys])
+
+
+def _fused_at(p: np.ndarray, r: Axis, c: Axis, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """PyTorch's ``upsample_bilinear2d`` of ``p`` (axes ``r``, ``c``) at output pixels (ys, xs)."""
+    yi0, yi1, xi0, xi1 = r.i0[ys], r.i1[ys], c.i0[xs], c.i1[xs]
+    x0, x1 = c.l0[xs], c.l1[xs]
+    t0 = fma32(p[yi0, xi0], x0, p[yi0, xi1] * x1)
+    t1 = fma32(p[yi1, xi0], x0, p[yi1, xi1] * x1)
+    return fma32(t0, r.l0[ys], t1 * r.l1[ys])
 
 
 @dataclass
@@ -196,10 +318,6 @@ class Bands:
     y_w: np.ndarray
     x_idx: np.ndarray
     x_w: np.ndarray
-
-    @classmethod
-    def of(cls, y_idx: torch.Tensor, y_w: torch.Tensor, x_idx: torch.Tensor, x_w: torch.Tensor) -> Bands:
-        return cls(y_idx.numpy(), y_w.numpy(), x_idx.numpy(), x_w.numpy())
 
     def values(self, low: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """The band form's logits at pixels (ys, xs), bit for bit: rows first (each low-res

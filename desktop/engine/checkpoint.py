@@ -27,15 +27,17 @@ import pickle
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from desktop.i18n import _, ngettext, pgettext
 
 from .config import ModelConfig
 from .errors import ModelLoadError
 from .weights_check import check_against_weights
+
+if TYPE_CHECKING:  # torch is imported where tensors are read, so WEIGHTS_FILE and is_training_only are cheap
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def is_training_only(key: str) -> bool:
 
 
 def _state_dict_from(obj: object, path: Path) -> dict[str, torch.Tensor]:
+    import torch  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # detectron2's {"model", "optimizer", "scheduler", "iteration"}: only the model
     elif isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
@@ -92,6 +96,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     # Every checkpoint torch.save writes since PyTorch 1.6 is a zip archive and can be mapped;
     # the old format cannot (it is read whole, as before).
     mmap = zipfile.is_zipfile(path)
+    import torch  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
@@ -124,6 +130,8 @@ def split_training_state(
     ``pixel_mean`` / ``pixel_std`` must agree with the normalisation this application applies
     (the reference's, in ``cfg``): weights trained on other inputs would give wrong results.
     """
+    import torch  # noqa: PLC0415 - see the TYPE_CHECKING import
+
     ignored = sorted(k for k in state if is_training_only(k))
     for key, ours in (("pixel_mean", cfg.pixel_mean), ("pixel_std", cfg.pixel_std)):
         if key not in state:

@@ -202,13 +202,18 @@ class RunMask:
         top, bottom = np.maximum(top, y0), np.minimum(bottom, y1)
         keep = bottom > top
         col, top, bottom = col[keep] - x0, top[keep] - y0, bottom[keep] - y0
-        rows = y1 - y0
-        edges = np.zeros((x1 - x0) * (rows + 1), dtype=np.int8)
-        # Pieces of one column are disjoint and never touch: no position gets two marks.
-        edges[col * (rows + 1) + top] = 1
-        edges[col * (rows + 1) + bottom] = -1
-        inside = np.cumsum(edges.reshape(x1 - x0, rows + 1), axis=1, dtype=np.int8)[:, :rows]
-        return np.ascontiguousarray(inside.T.view(bool))
+        rows, cols = y1 - y0, x1 - x0
+        # A piece's first row and the row after its last toggle "inside"; pieces of one column
+        # are disjoint and never touch, so no cell is toggled twice. Row by row, each row the
+        # XOR of the one above: NumPy's accumulate or cumsum down axis 0 (or along a transposed
+        # layout) walks the array element by element, 70 times slower on a 48-megapixel
+        # window (1.6 s against 0.024 s); the loop's overhead is a microsecond a row.
+        edges = np.zeros((rows + 1, cols), dtype=np.uint8)
+        edges[top, col] = 1
+        edges[bottom, col] = 1
+        for r in range(1, rows):
+            np.bitwise_xor(edges[r], edges[r - 1], out=edges[r])
+        return edges[:rows].view(bool)
 
     def crop(self, bbox: tuple[int, int, int, int] | None = None) -> np.ndarray:
         """The pixels inside ``bbox`` (x, y, w, h; default: the mask's own box)."""

@@ -17,7 +17,8 @@ How it works:
    ``configuration.json``, the OpenVINO and PyTorch versions, the network's source code and this
    module's conversion format; changed weights or an upgraded library get a fresh conversion.
    The IR does not depend on the precision (it is chosen when compiling), so both precisions
-   share it.
+   share it. The weights' digest is remembered against the file's identity
+   (:mod:`.weights_memo`), so a later start finds its entry with a ``stat``, without torch.
 3. **Compile per input size**, for the CPU plugin only. The converted model is reshaped to
    the padded size of the image at hand and compiled for it; the next image of the same size
    reuses it, a new size replaces it. Measured on the full model at 640x1152 (f32): 3.8 s per
@@ -26,8 +27,8 @@ How it works:
    line groups its inputs by size). The compile time is reported in the result's timings
    (``compile``). ``exact`` sets ``INFERENCE_PRECISION_HINT`` to f32 explicitly (OpenVINO
    defaults to bf16 on CPUs that have it!), ``fast`` uses bf16 where the CPU reports ``BF16``
-   in ``OPTIMIZATION_CAPABILITIES`` and f32 elsewhere. Threads follow
-   ``torch.get_num_threads()`` (the parser sets it), latency hint, one stream by default;
+   in ``OPTIMIZATION_CAPABILITIES`` and f32 elsewhere. Threads: the parser's ``threads``
+   (:func:`default_threads` otherwise), latency hint, one stream by default;
    :meth:`OpenVinoRuntime.set_streams` runs several images at once (throughput hint, the
    threads shared among the streams) through :meth:`OpenVinoRuntime.start_infer`, for the
    batch pipeline (``desktop.pipeline``) on machines with many cores.
@@ -44,6 +45,11 @@ How it works:
    ready in a fraction of a second. A failure later on (at a new size, say) makes the parser
    switch to PyTorch for the rest of the session, with one log line.
 
+**No torch on a warm start.** This module imports torch only to convert, to check against
+PyTorch, or to hash weights it has not seen: :meth:`OpenVinoRuntime.open_cached` on a
+converted, checked model whose weights file is unchanged reads no tensor and imports no
+torch (1-2 s of a start), and inputs and outputs are NumPy arrays.
+
 ``M2FP_CACHE_DIR`` replaces the application's cache folder (tests point it at a temporary
 folder); the OpenVINO models go to its ``openvino`` subfolder.
 """
@@ -55,25 +61,29 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
+import sys
 import time
 import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import openvino as ov
-import torch
 
 from ..i18n import _
 from ..userdirs import user_dir
-from . import native_kernel
-from .checkpoint import WEIGHTS_FILE, is_training_only, read_state_dict
+from . import native_kernel, weights_memo
+from .checkpoint import WEIGHTS_FILE, is_training_only
 from .memory import drop_file_pages, release_unused_memory
 from .native_kernel import Kernel
-from .network import M2FPNet
-from .network.pixel_decoder import openvino_form
+from .runtimes import as_array, torch_version
+
+if TYPE_CHECKING:  # torch and the network are imported only to convert and check (see the docstring)
+    from .network import M2FPNet
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +115,13 @@ CHECK_TOLERANCE = {"f32": 1e-3, "bf16": 0.5}
 def cache_root() -> Path:
     """The folder holding converted models: ``$M2FP_CACHE_DIR/openvino`` or the user cache's."""
     return user_dir("cache", CACHE_ENV_VAR) / "openvino"
+
+
+def default_threads() -> int:
+    """Inference threads when the caller names none: PyTorch's setting if torch is loaded (the
+    tests and benchmarks set it there), else every core."""
+    torch = sys.modules.get("torch")
+    return max(1, torch.get_num_threads() if torch is not None else os.cpu_count() or 1)
 
 
 def cpu_has_bf16(core: ov.Core | None = None) -> bool:
@@ -176,10 +193,9 @@ def _network_source_digest() -> str:
     kernel's failure records both use it, several times per model load).
     """
     from .. import __version__
-    from . import network
 
     h = hashlib.sha256(f"app {__version__}".encode())
-    folder = Path(network.__file__).parent
+    folder = Path(__file__).parent / "network"  # the files, not the package: importing it imports torch
     for path in sorted(folder.glob("*.py")) + [Path(__file__)]:
         try:
             h.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -200,7 +216,7 @@ def cache_key(model_dir: Path, kernel: Kernel | None = None) -> str:
     model and not of the key: the same network weights give the same cache entry.
     """
     h = hashlib.sha256()
-    h.update(f"format {FORMAT_VERSION}\0openvino {ov.get_version()}\0torch {torch.__version__}\0".encode())
+    h.update(f"format {FORMAT_VERSION}\0openvino {ov.get_version()}\0torch {torch_version()}\0".encode())
     h.update(f"kernel {kernel.digest if kernel else 'none'}\0".encode())
     h.update(_network_source_digest().encode())
     h.update(b"configuration.json\0" + _file_digest(model_dir / "configuration.json", weights=False))
@@ -211,15 +227,28 @@ def cache_key(model_dir: Path, kernel: Kernel | None = None) -> str:
 def _file_digest(path: Path, *, weights: bool) -> bytes:
     """SHA-256 of a file's content (``weights``: of its network tensors), remembered while the
     file is unchanged (same size, mtime and inode), so a start that looks up the cache and then
-    converts hashes the weights once."""
+    converts hashes the weights once. The weights' digest is also remembered across starts
+    (:mod:`.weights_memo`): a warm start neither hashes 250 MB nor imports torch to read them."""
+    if weights:
+        known = weights_memo.recall(path).get("network_sha256")
+        if isinstance(known, str) and re.fullmatch(r"[0-9a-f]{64}", known):
+            return bytes.fromhex(known)
+        as_of = weights_memo.identity(path)
     st = path.stat()
-    return _content_sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ino, weights)
+    digest = _content_sha256(str(path), st.st_size, st.st_mtime_ns, st.st_ino, weights)
+    if weights:
+        weights_memo.remember(path, network_sha256=digest.hex(), as_of=as_of)
+    return digest
 
 
 @functools.lru_cache(maxsize=8)
 def _content_sha256(path: str, size: int, mtime_ns: int, inode: int, weights: bool) -> bytes:
     h = hashlib.sha256()
     if weights:
+        import torch  # noqa: PLC0415 - only for weights not seen before (see weights_memo)
+
+        from .checkpoint import read_state_dict  # noqa: PLC0415
+
         state = read_state_dict(path)  # memory-mapped: the bytes are read while hashing, once
         for name in sorted(k for k in state if not is_training_only(k)):
             tensor = state[name].detach().contiguous()
@@ -240,6 +269,10 @@ def convert(net: M2FPNet, kernel: Kernel | None = None) -> ov.Model:
     check runs the network twice more and took three quarters of the conversion time; the
     converted model is checked against PyTorch by the warm-up instead (and by the tests).
     """
+    import torch  # noqa: PLC0415 - converting needs it; running the converted model does not
+
+    from .network.pixel_decoder import openvino_form  # noqa: PLC0415
+
     net.eval()
     example = torch.zeros((1, 3, *TRACE_HW), dtype=torch.float32)
     spec = [ov.PartialShape([1, 3, -1, -1])]
@@ -318,7 +351,7 @@ class OpenVinoRuntime:
         self.compiled: ov.CompiledModel | None = None
         self._request: ov.InferRequest | None = None  # the first of the infer requests (one per stream)
         self._idle: list[ov.InferRequest] = []  # requests free for start_infer
-        self._in_flight: list[Callable[[], tuple[torch.Tensor, torch.Tensor]]] = []  # waiters, oldest first
+        self._in_flight: list[Callable[[], tuple[np.ndarray, np.ndarray]]] = []  # waiters, oldest first
         self.streams = 1
         self.compiled_hw: tuple[int, int] | None = None
         self.timings: dict[str, float] = {}  # of the last ``infer``: "compile" when it compiled
@@ -407,8 +440,9 @@ class OpenVinoRuntime:
             return 0.0
         return self.compile_for((hw[0], hw[1]))
 
-    def infer(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, 3, H, W) normalised input -> (class logits (Q, C+1), mask logits (Q, H/4, W/4)).
+    def infer(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(1, 3, H, W) normalised input (a NumPy array; a torch tensor is accepted too) ->
+        (class logits (Q, C+1), mask logits (Q, H/4, W/4)), float32 NumPy arrays.
 
         The intermediate buffers (about 0.3 GB for a 1920x1080 photo in f32) are kept for the
         next image: touching fresh memory costs page faults (0.2-0.4 s per image measured
@@ -416,7 +450,7 @@ class OpenVinoRuntime:
         """
         return self.start_infer(images)()
 
-    def start_infer(self, images: torch.Tensor) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+    def start_infer(self, images: Any) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
         """Start :meth:`infer` on a free infer request and return a function that waits for it
         and returns its outputs (the same every call). With :attr:`streams` > 1 that many can run
         at once; starting one more waits for the oldest first, and starting an image of another
@@ -429,16 +463,17 @@ class OpenVinoRuntime:
         while not self._idle:
             self._in_flight[0]()  # every request busy: the oldest must finish first
         request = self._idle.pop()
-        x = np.ascontiguousarray(images.detach().numpy(), dtype=np.float32)
+        x = as_array(images)
         request.start_async({0: x}, share_inputs=True)  # x is read while it runs: kept below
-        done: list[tuple[torch.Tensor, torch.Tensor]] = []
+        done: list[tuple[np.ndarray, np.ndarray]] = []
 
-        def wait(x: np.ndarray = x) -> tuple[torch.Tensor, torch.Tensor]:
+        def wait(x: np.ndarray = x) -> tuple[np.ndarray, np.ndarray]:
             if not done:
                 try:
                     request.wait()
-                    done.append((torch.from_numpy(request.get_output_tensor(0).data[0].copy()),
-                                 torch.from_numpy(request.get_output_tensor(1).data[0].copy())))
+                    # Copies: the request's buffers are reused by its next inference.
+                    done.append((request.get_output_tensor(0).data[0].copy(),
+                                 request.get_output_tensor(1).data[0].copy()))
                 finally:
                     if wait in self._in_flight:  # (in flight: its request belongs to the current compile)
                         self._in_flight.remove(wait)
@@ -455,7 +490,7 @@ class OpenVinoRuntime:
 
     # -- construction ----------------------------------------------------------------------
     @staticmethod
-    def _settings(core: ov.Core, precision: str) -> tuple[str, str, dict[str, object]]:
+    def _settings(core: ov.Core, precision: str, threads: int | None = None) -> tuple[str, str, dict[str, object]]:
         """(OpenVINO precision, label for the user, compile configuration)."""
         if precision == "fast":
             bf16 = cpu_has_bf16(core)
@@ -465,14 +500,14 @@ class OpenVinoRuntime:
             ov_precision, label = "f32", "exact (f32)"
         config: dict[str, object] = {
             "INFERENCE_PRECISION_HINT": ov_precision,
-            "INFERENCE_NUM_THREADS": max(1, torch.get_num_threads()),
+            "INFERENCE_NUM_THREADS": max(1, int(threads or default_threads())),
             "PERFORMANCE_HINT": "LATENCY",
         }
         return ov_precision, label, config
 
     @classmethod
-    def open_cached(cls, model_dir: str | Path, *, precision: str, progress: ProgressFn | None = None
-                    ) -> OpenVinoRuntime | None:
+    def open_cached(cls, model_dir: str | Path, *, precision: str, progress: ProgressFn | None = None,
+                    threads: int | None = None) -> OpenVinoRuntime | None:
         """The cached conversion of this model, if it passed the self-check on this CPU at this
         precision; ``None`` when :meth:`create` (which needs the PyTorch network) must run.
 
@@ -481,7 +516,7 @@ class OpenVinoRuntime:
         """
         model_dir = Path(model_dir)
         core = ov.Core()
-        ov_precision, label, config = cls._settings(core, precision)
+        ov_precision, label, config = cls._settings(core, precision, threads)
         if progress:
             progress(_("Checking the OpenVINO model cache"), 0.1)
         kernel, why = _load_kernel(core, build=False)
@@ -507,6 +542,7 @@ class OpenVinoRuntime:
         precision: str,
         model_dir: str | Path,
         progress: ProgressFn | None = None,
+        threads: int | None = None,
     ) -> OpenVinoRuntime:
         """Convert (or read from the cache), compile and check against ``net``; raises on any failure.
 
@@ -532,12 +568,13 @@ class OpenVinoRuntime:
             _log_once(f"OpenVINO runs without the native deformable-attention kernel ({why}); "
                       "about 0.5 s slower per 1920x1080 photo, same results")
         try:
-            return cls._create(core, net, kernel, why, precision, model_dir, step)
+            return cls._create(core, net, kernel, why, precision, model_dir, step, threads)
         except Exception as exc:
             if kernel is None:
                 raise
             reason = _brief(exc)
-            runtime = cls._create(ov.Core(), net, None, f"it failed here: {reason}", precision, model_dir, step)
+            runtime = cls._create(ov.Core(), net, None, f"it failed here: {reason}", precision, model_dir, step,
+                                  threads)
             native_kernel.mark_broken(kernel, reason, _network_source_digest())
             log.warning("The native deformable-attention kernel %s failed (%s); OpenVINO runs without it",
                         kernel.path, reason)
@@ -545,8 +582,8 @@ class OpenVinoRuntime:
 
     @classmethod
     def _create(cls, core: ov.Core, net: M2FPNet, kernel: Kernel | None, why: str, precision: str,
-                model_dir: Path, step: ProgressFn) -> OpenVinoRuntime:
-        ov_precision, label, config = cls._settings(core, precision)
+                model_dir: Path, step: ProgressFn, threads: int | None = None) -> OpenVinoRuntime:
+        ov_precision, label, config = cls._settings(core, precision, threads)
         info = {"openvino": ov.get_version().split("-")[0], "openvino_shapes": "compiled for each input size",
                 "openvino_kernel": _kernel_label(kernel, why)}
 
@@ -567,7 +604,7 @@ class OpenVinoRuntime:
             seconds = time.perf_counter() - t0
             info["openvino_model"] = f"converted in {seconds:.1f} s"
             step(_("Saving the converted model for the next start"), 0.8)
-            meta = {"source": str(model_dir), "openvino": ov.get_version(), "torch": torch.__version__,
+            meta = {"source": str(model_dir), "openvino": ov.get_version(), "torch": torch_version(),
                     "kernel": str(kernel.path) if kernel else None,
                     "convert_seconds": round(seconds, 2), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
             try:
@@ -604,18 +641,21 @@ class OpenVinoRuntime:
 
     def _self_check(self, net: M2FPNet, ov_precision: str) -> None:
         """Warm-up inference compared with PyTorch: raises if the CPU plugin fails or disagrees."""
+        import torch  # noqa: PLC0415 - the check runs after a conversion, which imported it
+
         g = torch.Generator().manual_seed(0)
         x = torch.randn((1, 3, *CHECK_HW), generator=g)
-        got = self.infer(x)
+        got = self.infer(x.numpy())
         net.eval()
         with torch.inference_mode():
             ref = net(x)
         tol = CHECK_TOLERANCE[ov_precision]
         for name, a, b in zip(("class logits", "mask logits"), got, ref, strict=True):
-            b = b[0].float()
+            a, b = np.asarray(a, dtype=np.float32), b[0].float().numpy()
             if a.shape != b.shape:
                 raise RuntimeError(f"OpenVINO {name} have shape {tuple(a.shape)}, PyTorch {tuple(b.shape)}")
-            err = float((a - b).abs().max()) / max(1.0, float(b.abs().max()))
+            with np.errstate(invalid="ignore"):
+                err = float(np.abs(a - b).max()) / max(1.0, float(np.abs(b).max()))
             if not np.isfinite(err) or err > tol:
                 raise RuntimeError(f"OpenVINO {name} differ from PyTorch by {err:.3g} (relative; allowed {tol:g})")
 

@@ -3,11 +3,17 @@
 This is the engine's public entry point; the command line and the GUI use nothing else
 of the model. ``parse`` is serialised by a lock, so one worker thread can parse while
 other threads wait or read results.
+
+With OpenVINO and a converted, checked model in the cache this module never imports torch
+(about 1-2 s of a start): the configuration's check against the weights is answered from
+what an earlier start recorded (:mod:`.weights_memo`), the network's input and outputs are
+NumPy arrays, and torch comes in only to convert, for the PyTorch runtime, or to fall back.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import os
 import threading
@@ -15,28 +21,51 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from desktop.i18n import _
 
 from .checkpoint import WEIGHTS_FILE, load_into, load_network_state
+from .confidence import confidence_of
 from .config import ModelConfig, load_config
 from .errors import ModelLoadError
 from .memory import release_unused_memory
 from .models import MODEL_ID, locate_model
-from .network import M2FPNet
 from .postprocess import Parsed, postprocess
 from .preprocess import Prepared, input_shape, prepare
 from .result import ParsingResult
 from .runtimes import Runtime, TorchRuntime
+
+if TYPE_CHECKING:
+    from .network import M2FPNet
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, "float | None"], None]
 RUNTIMES = ("auto", "torch", "openvino")
 PRECISIONS = ("exact", "fast")
+
+
+def _torch_version() -> str:
+    """For the model info: PyTorch's version, without importing it."""
+    from .runtimes import torch_version  # noqa: PLC0415
+
+    return torch_version()
+
+
+def _postprocess_inputs(logits: np.ndarray, masks: np.ndarray) -> tuple:
+    """The network's outputs as post-processing takes them. Transitional: while
+    ``postprocess`` is still written in torch (it imports torch itself), the arrays are wrapped
+    with ``torch.from_numpy`` (no copy); once it takes NumPy arrays this returns them as they are.
+    Remove when ``postprocess`` no longer imports torch."""
+    from . import postprocess as module  # noqa: PLC0415 - imported at the top already
+
+    torch = getattr(module, "torch", None)
+    if torch is not None and isinstance(logits, np.ndarray):
+        return torch.from_numpy(logits), torch.from_numpy(masks)
+    return logits, masks
 
 
 def _palette_for(num: int) -> np.ndarray:
@@ -71,12 +100,37 @@ class PendingParse:
 
     prepared: Prepared
     timings: dict[str, float]
-    outputs: tuple[torch.Tensor, torch.Tensor] | None = None  # (logits, mask logits) once run
+    outputs: tuple[np.ndarray, np.ndarray] | None = None  # (logits, mask logits) once run
 
 
 def build_network(cfg: ModelConfig) -> M2FPNet:
     """The network for ``cfg`` with freshly initialised (meaningless) weights."""
+    from .network import M2FPNet  # noqa: PLC0415 - imports torch: only when the network is built
+
     return M2FPNet(cfg)
+
+
+def _use_torch_threads(threads: int | None) -> None:
+    """PyTorch's thread count (for building, converting and the PyTorch runtime); torch is
+    imported here, on the paths that need it, never on a start from OpenVINO's cache."""
+    if threads:
+        import torch  # noqa: PLC0415
+
+        torch.set_num_threads(threads)
+
+
+def _weights_checked(cfg_path: Path, weights: Path) -> tuple[bool, str, list | None]:
+    """(whether ``weights`` as it is now passed the check against this ``configuration.json``
+    on an earlier start, the configuration's digest to record a new check under, and the weights
+    file's identity now, to record it against)."""
+    from . import weights_memo  # noqa: PLC0415
+
+    try:
+        digest = hashlib.sha256(cfg_path.read_bytes()).hexdigest()
+        as_of = weights_memo.identity(weights)
+    except OSError:
+        return False, "", None
+    return digest in weights_memo.recall(weights).get("checked_configs", []), digest, as_of
 
 
 class HumanParser:
@@ -120,16 +174,23 @@ class HumanParser:
                 progress(text, frac)
 
         threads = max(1, int(num_threads or os.cpu_count() or 1))
-        torch.set_num_threads(threads)
         t0 = time.perf_counter()
         path, origin = locate_model(model_dir)
         step(_("Reading the model configuration in {folder}").format(folder=path), 0.0)
         cfg = load_config(path)
         # Before anything is built or read from a cache: the configuration against the weights'
         # key names and shapes (memory-mapped, no tensor data read), so a configuration that
-        # would allocate gigabytes is refused in a moment, naming its key.
-        step(_("Checking the model weights"), 0.05)
-        load_network_state(cfg, path / WEIGHTS_FILE)
+        # would allocate gigabytes is refused in a moment, naming its key. Once passed, it is
+        # remembered while both files stay the same: a later start skips it (and torch).
+        checked, config_digest, as_of = _weights_checked(path / "configuration.json", path / WEIGHTS_FILE)
+        if not checked:
+            _use_torch_threads(threads)
+            step(_("Checking the model weights"), 0.05)
+            load_network_state(cfg, path / WEIGHTS_FILE)
+            if config_digest:
+                from . import weights_memo  # noqa: PLC0415
+
+                weights_memo.remember(path / WEIGHTS_FILE, checked_config=config_digest, as_of=as_of)
         info = {
             "name": MODEL_ID if path.name == MODEL_ID.split("/")[-1] else path.name,
             "source": str(path),
@@ -140,19 +201,20 @@ class HumanParser:
         openvino = _openvino_runtime(runtime) if runtime in ("auto", "openvino") else None
         if openvino is not None:
             try:
-                rt = openvino.open_cached(path, precision=precision, progress=step)
+                rt = openvino.open_cached(path, precision=precision, progress=step, threads=threads)
             except Exception as exc:  # an odd plugin or cache: the full path below decides
                 log.info("The cached OpenVINO model cannot be opened (%s)", exc)
         if rt is None:
-            net = cls._load_network(cfg, path, step)
-            rt = cls._make_runtime(net, openvino, precision, path, step)
+            # The training-only keys are named once per load: by the check above, or here if it was skipped.
+            net = cls._load_network(cfg, path, step, threads, quiet=not checked)
+            rt = cls._make_runtime(net, openvino, precision, path, step, threads)
             del net
             # The conversion's trace leaves reference cycles holding ~240 MB. Collected here only
             # on the main thread: elsewhere (the app's worker) a collection could also finalise
             # the GUI's garbage, and Tk objects must not be finalised off its thread.
             if threading.current_thread() is threading.main_thread():
                 gc.collect()
-        info.update(runtime=rt.name, precision=rt.precision, torch=torch.__version__)
+        info.update(runtime=rt.name, precision=rt.precision, torch=_torch_version())
         info.update(getattr(rt, "info", {}))  # runtime details (OpenVINO version, cache use)
         info["load_seconds"] = f"{time.perf_counter() - t0:.2f}"
         release_unused_memory()
@@ -160,9 +222,11 @@ class HumanParser:
         return cls(cfg, rt, info, model_dir=path, precision=precision)
 
     @staticmethod
-    def _load_network(cfg: ModelConfig, path: Path, step: ProgressFn) -> M2FPNet:
+    def _load_network(cfg: ModelConfig, path: Path, step: ProgressFn, threads: int | None = None, *,
+                      quiet: bool = True) -> M2FPNet:
+        _use_torch_threads(threads)
         step(_("Reading the model weights"), 0.2)
-        state = load_network_state(cfg, path / WEIGHTS_FILE, quiet=True)
+        state = load_network_state(cfg, path / WEIGHTS_FILE, quiet=quiet)
         step(_("Building the network"), 0.5)
         try:
             net = build_network(cfg)
@@ -174,15 +238,16 @@ class HumanParser:
         return net
 
     @staticmethod
-    def _make_runtime(net: M2FPNet, openvino, precision: str, path: Path, step: ProgressFn) -> Runtime:
+    def _make_runtime(net: M2FPNet, openvino, precision: str, path: Path, step: ProgressFn,
+                      threads: int | None = None) -> Runtime:
         if openvino is not None:
             try:
-                return openvino.create(net, precision=precision, model_dir=path, progress=step)
+                return openvino.create(net, precision=precision, model_dir=path, progress=step, threads=threads)
             except Exception as exc:  # conversion or CPU plugin failure: fall back, never crash
                 log.warning("OpenVINO runtime failed (%s); using the PyTorch runtime", exc)
         return TorchRuntime(net, precision)
 
-    def _infer(self, tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _infer(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The runtime's outputs; if OpenVINO fails now (a size it cannot compile, a plugin
         crash), PyTorch takes over for the rest of the session. Called under the lock."""
         try:
@@ -190,14 +255,15 @@ class HumanParser:
         except Exception as exc:
             return self._fall_back(tensor, exc)
 
-    def _fall_back(self, tensor: torch.Tensor, exc: Exception) -> tuple[torch.Tensor, torch.Tensor]:
+    def _fall_back(self, tensor: np.ndarray, exc: Exception) -> tuple[np.ndarray, np.ndarray]:
         """After ``exc`` from OpenVINO on ``tensor``: PyTorch from now on, and its outputs for
         ``tensor`` (``exc`` again when it was PyTorch that failed). Called under the lock."""
         if self.runtime.name == "torch" or self._model_dir is None:
             raise exc
         h, w = tensor.shape[-2:]
         log.warning("OpenVINO runtime failed on a %dx%d input (%s); using the PyTorch runtime", h, w, exc)
-        self.runtime = TorchRuntime(self._load_network(self.cfg, self._model_dir, lambda t, f: None),
+        threads = int(self.info.get("threads", 0) or 0) or None
+        self.runtime = TorchRuntime(self._load_network(self.cfg, self._model_dir, lambda t, f: None, threads),
                                     self._precision)
         self.info.update(runtime="torch", precision=self.runtime.precision)
         self.info.pop("openvino_model", None)
@@ -233,7 +299,7 @@ class HumanParser:
         return input_shape(height, width, self.cfg)[1]
 
     # -- parsing -------------------------------------------------------------------------
-    def forward(self, prepared: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
         """Raw network outputs for a prepared input: (Q, C+1) logits, (Q, h/4, w/4) mask logits."""
         with self._lock:
             return self._infer(prepared.tensor)
@@ -302,7 +368,8 @@ class HumanParser:
             raise ValueError("finish() needs the network's outputs: call the function start_network() returned")
         (logits, masks), pending.outputs = pending.outputs, None
         t0 = time.perf_counter()
-        parsed: Parsed = postprocess(logits, masks, pending.prepared, self.cfg)
+        parsed: Parsed = postprocess(*_postprocess_inputs(logits, masks), pending.prepared, self.cfg)
+        confidence = confidence_of(masks, parsed, pending.prepared, self.cfg)  # maps computed on demand
         timings = {**pending.timings, "postprocess": time.perf_counter() - t0}
         timings["total"] = timings["preprocess"] + timings["forward"] + timings["postprocess"]
         return ParsingResult(
@@ -314,6 +381,7 @@ class HumanParser:
             timings=timings,
             model=dict(self.info),
             notes=list(notes or []),
+            confidence=confidence,
         )
 
     def parse_file(self, path: str | Path, *, max_pixels: int | None = None) -> ParsingResult:

@@ -17,46 +17,69 @@ arithmetic on far fewer pixels, with two exact shortcuts:
    upsampled inside the window its positive low-res pixels reach, not over the whole image.
 
 In the worst case (a hundred kept instances, every window the whole image) the cost is a
-few passes over the image per query, so those passes are kept few and cheap, with the same
-float operations in the same order as the straightforward code (same values, same sums):
+few passes over the image per query, so those passes are kept few and cheap:
 
-- each query is upsampled once, into a reused buffer (a fresh full-image tensor costs more
-  in page faults than the arithmetic done on it), and its probability is computed there,
-  already 0 outside the mask (sigmoid of the logit thresholded to -inf at 0): it gives the
+- each query is upsampled once, into a buffer of a small pool (a fresh full-image array costs
+  more in page faults than the arithmetic done on it), and its probability is computed there,
+  already 0 outside the mask (the reference thresholds the logit to -inf at 0): it gives the
   mask score's sum and is pasted from, as pixels outside the mask can never pass
-  probability x score > 0.5 anyway (there probability <= 0.5, and score <= 1). Only a query
-  pasted in a later class than the one it is scored in keeps a copy;
-- float arithmetic runs in PyTorch (on the parser's threads); comparisons, counts and
-  bitwise updates in NumPy (exact, and several times faster than PyTorch's comparison
-  kernels); no masked writes (slow on scattered masks), dense passes instead;
+  probability x score > 0.5 anyway (there probability <= 0.5, and score <= 1). A query pasted
+  in a later class than the one it is scored in keeps its buffer until then;
 - an instance that cannot reach any threshold (its score is at most its class probability)
   is not even upsampled; boxes and areas come from the windows, and a part's overlap with a
   person is counted only where their boxes meet, and not at all where it cannot beat the
   best one so far or is known (a person filling its box).
+
+Everything is NumPy and OpenCV: the OpenVINO path never imports PyTorch (a second of start-up
+and hundreds of MB), and the outputs may be arrays or CPU tensors. What PyTorch's arithmetic
+decided is kept where it decides something:
+
+- the candidates' order (instances of a class are pasted in it, and float sums depend on
+  their order) is ``torch.topk``'s, reproduced step for step (:func:`topk_unsorted`);
+- the masks (where the resized logit is > 0) are exactly the reference's: small windows use
+  the bands (plain float32 products and sums, as before), windows over most of the image the
+  reference's two interpolations in plain float32 (:func:`.cell_geometry.upsample_plain`, a
+  few units in the last place from PyTorch's fused multiply-adds) with PyTorch's exact floats
+  recomputed wherever a value is too close to 0 for its sign to be certain;
+- probabilities are ``1 / (1 + exp(-x))`` with OpenCV's exp, class probabilities a float64
+  softmax, sums are float64: each within a float32 rounding of PyTorch's, whose own vector
+  kernels round differently (and its sums change with its thread count). So scores agree
+  with the PyTorch code's to ~1e-7, and a label pixel can differ only where two classes'
+  averages tie to a rounding (measured on the full-size model, ``bench/bench_postprocess.py``:
+  none of 2.1 million pixels at 1920x1080, 1 of 12.2 million at 12 MP, 8 of 48 million at 48 MP).
+
+Float work on pixels runs on worker threads (NumPy and OpenCV release the GIL): a query's
+upsampling and scoring a few queries ahead of the pasting, which stays in the reference's order.
 
 The results are the reference's up to float rounding; the golden parity tests check it.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
-import torch
-from torch.nn import functional as F
 
-from .cell_geometry import Bands
+from .cell_geometry import Axis, Bands, CellGeometry, upsample_plain
 from .config import ModelConfig
 from .masks import RunMask
-from .postprocess_cells import CellPostprocess, Query
-from .preprocess import Prepared
+from .postprocess_cells import MARGIN, CellPostprocess, Query, sigmoid_
 from .result import Part, Person, mask_bbox
+
+if TYPE_CHECKING:
+    from .preprocess import Prepared
 
 TOPK = 100  # the reference's test_topk_per_image
 MIN_INSTANCE_SCORE = 0.1  # parts need score >= 0.1, persons > 0.1
-# Above this share of the image a window is resized with F.interpolate (measured: 5.9 ms for
-# a whole 1920x1080 mask against 10 ms with the band gathers, one thread).
+# Above this share of the image a window is resized as the reference does (two whole
+# interpolations) rather than with the band gathers (measured with PyTorch: 5.9 ms for a whole
+# 1920x1080 mask against 10 ms with the band gathers, one thread). The choice fixes the floats.
 BANDS_MAX_FRACTION = 0.5
 #: Photos at least this many times the network input's size in each direction go cell by cell
 #: (:mod:`.postprocess_cells`): from there on, most pixels share their cell with others.
@@ -84,12 +107,107 @@ class Parsed:
     instance_scores: dict[tuple[int, int], float] = field(default_factory=dict)
 
 
-def _candidates(logits: torch.Tensor, cfg: ModelConfig) -> list[Instance]:
+def usable_threads() -> int:
+    """The cores this process may run on (the post-processing's default worker count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def class_probabilities(logits: np.ndarray) -> np.ndarray:
+    """(Q, C+1) logits -> (Q, C+1) float32 softmax, computed in float64 and rounded once (within
+    an ulp or two of PyTorch's float32 softmax, whose exact floats depend on its vector kernels)."""
+    x = np.asarray(logits, dtype=np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def topk_unsorted(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest of 1-D ``values`` in the order ``torch.topk(values, k,
+    sorted=False)`` gives them on the CPU.
+
+    The order matters: instances of one class are pasted in it, and float sums depend on
+    their order. PyTorch selects with ``std::nth_element`` (introselect) on (value, index)
+    pairs in index order, comparing values with ``>`` (NaN largest), unless ``64 k <= n`` (then
+    a partial sort: descending order); this is libstdc++'s introselect, step for step.
+    """
+    n = int(values.size)
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    v = [float("inf") if x != x else x for x in values.astype(np.float64).tolist()]  # NaN largest
+    if 64 * k <= n:
+        return np.argsort(-np.asarray(v), kind="stable")[:k]
+    order = list(range(n))
+
+    def comp(i: int, j: int) -> bool:  # comp(*a, *b) on positions
+        return v[order[i]] > v[order[j]]
+
+    def swap(i: int, j: int) -> None:
+        order[i], order[j] = order[j], order[i]
+
+    first, last, nth = 0, n, k - 1
+    depth = 2 * (n.bit_length() - 1)  # std::__lg(n) * 2
+    while last - first > 3:
+        if depth == 0:  # introselect's fallback (never reached on real logits): a plain selection
+            rest = sorted(order[first:last], key=lambda i: -v[i])
+            order[first:last] = rest
+            return np.asarray(order[:k], dtype=np.int64)
+        depth -= 1
+        # __unguarded_partition_pivot: median of (first + 1, mid, last - 1) moved to first.
+        a, b, c = first + 1, first + (last - first) // 2, last - 1
+        if comp(a, b):
+            if comp(b, c):
+                swap(first, b)
+            elif comp(a, c):
+                swap(first, c)
+            else:
+                swap(first, a)
+        elif comp(a, c):
+            swap(first, a)
+        elif comp(b, c):
+            swap(first, c)
+        else:
+            swap(first, b)
+        lo, hi = first + 1, last
+        pivot = v[order[first]]
+        while True:
+            while v[order[lo]] > pivot:
+                lo += 1
+            hi -= 1
+            while pivot > v[order[hi]]:
+                hi -= 1
+            if not lo < hi:
+                break
+            swap(lo, hi)
+            lo += 1
+        if lo <= nth:
+            first = lo
+        else:
+            last = lo
+    # __insertion_sort(first, last)
+    for i in range(first + 1, last):
+        item = order[i]
+        if v[item] > v[order[first]]:
+            order[first + 1 : i + 1] = order[first:i]
+            order[first] = item
+        else:
+            j = i
+            while v[item] > v[order[j - 1]]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = item
+    return np.asarray(order[:k], dtype=np.int64)
+
+
+def _candidates(logits: np.ndarray, cfg: ModelConfig) -> list[Instance]:
     """The top-k (query, class) pairs that can still reach an instance threshold."""
-    scores = F.softmax(logits.float(), dim=-1)[:, :-1]  # drop "no object"
+    scores = class_probabilities(logits)[:, :-1]  # drop "no object"
     num_classes = scores.shape[1]
-    k = min(TOPK, scores.numel())
-    top_scores, top_idx = scores.flatten().topk(k, sorted=False)
+    flat = scores.ravel()
+    top_idx = topk_unsorted(flat, TOPK)
+    top_scores = flat[top_idx]
     keep = top_scores >= min(MIN_INSTANCE_SCORE, cfg.parsing_ins_score_thr)
     return [
         Instance(query=int(i) // num_classes, label=int(i) % num_classes, class_score=float(s))
@@ -133,23 +251,38 @@ class _Resizer:
     """The reference's two-step mask resize, as bands of its two matrices (H x h4, W x w4):
     each output row (column) draws on at most K low-res rows (columns)."""
 
-    y_idx: torch.Tensor  # (H, K) low-res row indices
-    y_w: torch.Tensor  # (H, K) weights (0 where a row has fewer than K)
-    x_idx: torch.Tensor  # (W, K)
-    x_w: torch.Tensor  # (W, K)
+    y_idx: np.ndarray  # (H, K) low-res row indices
+    y_w: np.ndarray  # (H, K) float32 weights (0 where a row has fewer than K)
+    x_idx: np.ndarray  # (W, K)
+    x_w: np.ndarray  # (W, K)
     y_reach: tuple[np.ndarray, np.ndarray]  # first/last full-res row each low-res row weighs in
     x_reach: tuple[np.ndarray, np.ndarray]
     padded_hw: tuple[int, int]
     resized_hw: tuple[int, int]
     image_hw: tuple[int, int]
-    buffers: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # see _buffer
+    #: The first interpolation's axes (low-res -> padded input) and the second's (resized -> image).
+    low_axes: tuple[Axis, Axis] = field(repr=False, default=None)  # type: ignore[assignment]
+    geo: CellGeometry = field(repr=False, default=None)  # type: ignore[assignment]
+    local: threading.local = field(default_factory=threading.local, repr=False)  # per-thread scratch
 
     @classmethod
     def for_image(cls, low_hw: tuple[int, int], prep: Prepared) -> _Resizer:
+        padded_hw, resized_hw, image_hw = _geometry(prep)
         (y_idx, y_w, y_reach), (x_idx, x_w, x_reach) = (
-            _composed_band(*sizes) for sizes in zip(low_hw, prep.padded_hw, prep.resized_hw, prep.image_hw, strict=True)
+            _composed_band(*sizes) for sizes in zip(low_hw, padded_hw, resized_hw, image_hw, strict=True)
         )
-        return cls(y_idx, y_w, x_idx, x_w, y_reach, x_reach, prep.padded_hw, prep.resized_hw, prep.image_hw)
+        axes = (Axis.resize(low_hw[0], padded_hw[0]), Axis.resize(low_hw[1], padded_hw[1]))
+        return cls(y_idx, y_w, x_idx, x_w, y_reach, x_reach, padded_hw, resized_hw, image_hw, axes,
+                   CellGeometry.for_image(resized_hw, image_hw))
+
+    @property
+    def bands(self) -> Bands:
+        return Bands(self.y_idx, self.y_w, self.x_idx, self.x_w)
+
+    def interpolated(self, win: tuple[int, int, int, int]) -> bool:
+        """Whether the reference resizes a mask with this window by two whole interpolations."""
+        y0, y1, x0, x1 = win
+        return (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * self.image_hw[0] * self.image_hw[1]
 
     def window(self, low_mask: np.ndarray) -> tuple[int, int, int, int] | None:
         """(y0, y1, x0, x1): the full-res window outside which the logits cannot be > 0."""
@@ -161,52 +294,115 @@ class _Resizer:
         x0, x1 = int(self.x_reach[0][cols[0]]), int(self.x_reach[1][cols[-1]]) + 1
         return y0, y1, x0, x1
 
-    def upsample(self, low: torch.Tensor, win: tuple[int, int, int, int]) -> torch.Tensor:
-        """The reference's resized ``low`` inside ``win``, computed from the bands.
+    def probabilities(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """The reference's probabilities of ``low`` resized, inside ``win``, with the logit
+        thresholded at 0 (sigmoid where the logit is > 0, else 0), in flat buffer ``out``; where
+        the logit is > 0 (a bool array in this thread's scratch); their count and sum (float64).
+
+        The logits are :meth:`upsample`'s; where they are > 0 is the reference's own answer: for
+        the two interpolations in plain float32, the plain floats' sign where they are clearly
+        away from 0, the reference's exact floats where not. Over most of the image, all of it
+        is done block by block while each block of the resize is in the caches.
+        """
+        y0, y1, x0, x1 = win
+        size = (y1 - y0) * (x1 - x0)
+        if not self.interpolated(win):
+            prob = self._bands(low, win, out)
+            inside = np.greater(prob, 0.0, out=_scratch(self._scratch("inside", size, np.bool_), prob))
+            n_pos = int(np.count_nonzero(inside))
+            sigmoid_(prob)
+            np.multiply(prob, inside, out=prob)
+            return prob, inside, n_pos, cv2.sumElems(prob.T if prob.flags.f_contiguous else prob)[0]
+        width = x1 - x0
+        inside = self._scratch("inside", size, np.bool_).reshape(y1 - y0, width)
+        margin = float(np.abs(low).max()) * MARGIN + 1e-30
+        totals = [0.0, 0]
+
+        def finish(r0: int, r1: int, block: np.ndarray) -> None:  # while the block is in the caches
+            ins = np.greater(block, 0.0, out=inside[r0:r1])
+            near = cv2.inRange(block, -margin, margin)  # 255 where |value| <= margin (one fast pass)
+            if cv2.countNonZero(near):
+                ys, xs = np.divmod(np.flatnonzero(near), width)
+                ins[ys, xs] = self.geo.exact(low, *self.low_axes, ys + (r0 + y0), xs + x0) > 0
+            np.multiply(sigmoid_(block), ins, out=block)
+            totals[0] += cv2.sumElems(block)[0]
+            totals[1] += int(np.count_nonzero(ins))
+
+        prob = self._interpolate(low, win, out[:size].reshape(y1 - y0, width), finish)
+        return prob, inside, int(totals[1]), float(totals[0])
+
+    def upsample(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray | None = None) -> np.ndarray:
+        """The resized ``low`` inside ``win``: from the bands (the reference's floats, bit for bit),
+        or, for a window over most of the image (see :meth:`interpolated`), by the reference's
+        two interpolations in plain float32 (:func:`.cell_geometry.upsample_plain`: within a few
+        units in the last place of its floats; :meth:`probabilities` gives their exact sign).
+
+        ``out``: a flat float32 buffer of at least the window's size to hold the result (else
+        one is made); the result may be a column-major view of it.
+        """
+        y0, y1, x0, x1 = win
+        size = (y1 - y0) * (x1 - x0)
+        if out is None:
+            out = np.empty(size, dtype=np.float32)
+        if self.interpolated(win):
+            return self._interpolate(low, win, out[:size].reshape(y1 - y0, x1 - x0))
+        return self._bands(low, win, out)
+
+    def _bands(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray) -> np.ndarray:
+        """The reference's floats inside ``win`` from the bands (a column-major view of ``out``).
 
         A dense matrix product would spend ~100x more multiplications on zeros; with the bands
         the cost is a few passes over the window, like the reference's two interpolations.
-        The result lives in this resizer's buffers: the next call overwrites it.
         """
         y0, y1, x0, x1 = win
-        if (y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * self.image_hw[0] * self.image_hw[1]:
-            # Most of the image: PyTorch's own two interpolations are faster than gathers.
-            return self._interpolate(low)[y0:y1, x0:x1]
+        size = (y1 - y0) * (x1 - x0)
         # Rows first (on the small low-res width), then columns on the transposed result, so
         # that every gather copies whole contiguous rows.
         y_idx, y_w = self.y_idx[y0:y1], self.y_w[y0:y1]
-        cols = low.T.contiguous()  # (w4, h4)
+        cols = np.ascontiguousarray(low.T)  # (w4, h4)
         rows_t = cols[:, y_idx[:, 0]] * y_w[:, 0]
         for k in range(1, y_idx.shape[1]):
             rows_t += cols[:, y_idx[:, k]] * y_w[:, k]  # (w4, wy): small
         x_idx, x_w = self.x_idx[x0:x1], self.x_w[x0:x1, :, None]
         shape = (x1 - x0, y1 - y0)
-        out_t = torch.index_select(rows_t, 0, x_idx[:, 0], out=self._buffer("band", shape)).mul_(x_w[:, 0])
-        term = self._buffer("term", shape)
+        out_t = np.take(rows_t, x_idx[:, 0], axis=0, out=out[:size].reshape(shape), mode="clip")
+        out_t *= x_w[:, 0]
+        term = self._scratch("term", size).reshape(shape)
         for k in range(1, x_idx.shape[1]):
-            out_t += torch.index_select(rows_t, 0, x_idx[:, k], out=term).mul_(x_w[:, k])  # (wx, wy)
+            np.take(rows_t, x_idx[:, k], axis=0, out=term, mode="clip")
+            term *= x_w[:, k]
+            out_t += term  # (wx, wy)
         return out_t.T
 
-    def _interpolate(self, low: torch.Tensor) -> torch.Tensor:
-        """The reference's resize of one (h4, w4) map: to the padded input, crop, to the image.
+    def _interpolate(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray,
+                     each_block: Callable[[int, int, np.ndarray], None] | None = None) -> np.ndarray:
+        """The reference's resize of one (h4, w4) map inside ``win`` (to the padded input, crop,
+        to the image), in plain float32 (``each_block``: see :func:`.cell_geometry.upsample_plain`)."""
+        rh, rw = self.resized_hw
+        # Only the crop of the padded input is used.
+        padded = upsample_plain(low, *self.low_axes, out=self._scratch("padded", rh * rw).reshape(rh, rw),
+                                window=(0, rh, 0, rw))
+        return upsample_plain(padded, self.geo.rows, self.geo.cols, out=out, window=win, each_block=each_block)
 
-        ``F.interpolate`` with an ``out`` buffer (the same kernel, sizes and scales).
-        """
-        bilinear = torch._C._nn.upsample_bilinear2d
-        x = bilinear(low[None, None], self.padded_hw, False, None, None, out=self._buffer("padded", (1, 1, *self.padded_hw)))
-        x = x[:, :, : self.resized_hw[0], : self.resized_hw[1]]
-        return bilinear(x, self.image_hw, False, None, None, out=self._buffer("image", (1, 1, *self.image_hw)))[0, 0]
-
-    def _buffer(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
-        """A float32 scratch tensor of ``shape`` (contiguous), reusing the memory of earlier calls."""
-        numel = math.prod(shape)
-        buf = self.buffers.get(name)
-        if buf is None or buf.numel() < numel:
-            buf = self.buffers[name] = torch.empty(max(numel, self.image_hw[0] * self.image_hw[1] // 2))
-        return buf[:numel].view(shape)
+    def _scratch(self, name: str, size: int, dtype: type = np.float32) -> np.ndarray:
+        """A flat scratch buffer of this thread, reusing the memory of earlier calls (fresh memory
+        costs more in page faults than the arithmetic done on it)."""
+        buffers = self.local.__dict__.setdefault("buffers", {})
+        buf = buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = buffers[name] = np.empty(max(size, self.image_hw[0] * self.image_hw[1] // 2), dtype=dtype)
+        return buf[:size]
 
 
-def _composed_band(low: int, padded: int, resized: int, full: int) -> tuple[torch.Tensor, torch.Tensor, tuple[np.ndarray, np.ndarray]]:
+def _geometry(prep: Prepared) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(padded, resized, image) sizes of ``prep``; only the input's shape is read (a tensor or an
+    array)."""
+    shape = prep.tensor.shape
+    return (int(shape[-2]), int(shape[-1])), tuple(prep.resized_hw), tuple(prep.image_hw)
+
+
+def _composed_band(low: int, padded: int, resized: int, full: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The band of M = resize_matrix(resized, full) @ resize_matrix(low, padded)[:resized] and its
     reach: each row's non-zero columns (ascending, padded to the widest row with the last one)
     and weights (float32, padded with 0), and for each column the first and last row where it
@@ -243,17 +439,7 @@ def _composed_band(low: int, padded: int, resized: int, full: int) -> tuple[torc
     np.minimum.at(lo, cols[rows, slots], rows)
     np.maximum.at(hi, cols[rows, slots], rows)
     lo[hi < 0], hi[hi < 0] = 0, full - 1  # columns no row draws on, as argmax over no True gives
-    return torch.from_numpy(idx), torch.from_numpy(w), (lo, hi)
-
-
-def _out_like(buf: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """A view of flat ``buf`` laid out as PyTorch lays out an element-wise op's result on the 2-D
-    ``t`` (column-major for a transposed ``t``, else row-major), so a sum over it adds the same
-    numbers in the same order as a sum over that result."""
-    rows, cols = t.shape
-    if rows > 1 and cols > 1 and t.stride(0) < t.stride(1):
-        return buf[: rows * cols].view(cols, rows).T
-    return buf[: rows * cols].view(rows, cols)
+    return idx, w, (lo, hi)
 
 
 def _scratch(buf: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -263,17 +449,30 @@ def _scratch(buf: np.ndarray, like: np.ndarray) -> np.ndarray:
     return buf[: like.size].reshape(like.shape)
 
 
-def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: ModelConfig, *,
-                method: str = "auto") -> Parsed:
-    """``logits``: (Q, C+1) for one image; ``masks``: (Q, h/4, w/4) mask logits.
+def mask_score(prob_sum: float, n_pos: int) -> float:
+    """The reference's ``(prob * binary).sum() / (binary.sum() + 1e-6)`` from the sum and the
+    count, in float32 as there (the count made float32, plus float32(1e-6), divided)."""
+    f32 = np.float32
+    return float(f32(prob_sum) / (f32(n_pos) + f32(1e-6)))
+
+
+def postprocess(logits: Any, masks: Any, prep: Prepared, cfg: ModelConfig, *, method: str = "auto",
+                threads: int | None = None) -> Parsed:
+    """``logits``: (Q, C+1) for one image; ``masks``: (Q, h/4, w/4) mask logits: NumPy arrays
+    (anything ``np.asarray`` turns into float32, a CPU tensor too). Only the shape of
+    ``prep.tensor`` is read.
 
     ``method``: "direct" (every query over its window, full-size scratch), "cells" (cell by
     cell, for photos much larger than the network input; see :mod:`.postprocess_cells`), or
     "auto": cells from :data:`CELLS_MIN_UPSCALE` times the network input's size on. Both give
-    the same label map, masks, boxes, areas and links; scores agree to float32 rounding."""
+    the same label map, masks, boxes, areas and links; scores agree to float32 rounding.
+    ``threads``: worker threads (default: the usable cores); results do not depend on it."""
+    logits = np.asarray(logits, dtype=np.float32)
+    masks = np.ascontiguousarray(np.asarray(masks, dtype=np.float32))
     h, w = prep.image_hw
     num_parsing = cfg.num_parsing
     thr = cfg.parsing_ins_score_thr
+    workers = max(1, int(threads or usable_threads()))
 
     def kept(label: int, score: float) -> bool:
         """Whether an instance is reported (persons > 0.1, parts >= 0.1, never background)."""
@@ -292,18 +491,17 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
     for inst in candidates:
         by_query.setdefault(inst.query, []).append(inst)
 
-    masks = masks.float().contiguous()
     resizer = _Resizer.for_image((masks.shape[-2], masks.shape[-1]), prep)
-    windows = {q: resizer.window(masks[q].numpy() > 0) for q in by_query}
+    windows = {q: resizer.window(masks[q] > 0) for q in by_query}
     rh, rw = prep.resized_hw
     if method not in ("auto", "direct", "cells"):
         raise ValueError(f"method must be auto, direct or cells, not {method!r}")
     if method == "cells" and (h < rh or w < rw):
         raise ValueError("the cell-wise post-processing needs a photo at least the network input's size")
     if method == "cells" or (method == "auto" and h >= CELLS_MIN_UPSCALE * rh and w >= CELLS_MIN_UPSCALE * rw):
-        labels = _postprocess_cells(candidates, by_query, windows, masks, resizer, prep, kept, pasted)
+        labels = _postprocess_cells(candidates, by_query, windows, masks, resizer, kept, pasted, workers)
     else:
-        labels = _postprocess_direct(candidates, by_query, windows, masks, resizer, prep, kept, pasted)
+        labels = _postprocess_direct(candidates, by_query, windows, masks, resizer, kept, pasted, workers)
 
     person_insts = sorted((i for i in candidates if i.mask is not None and i.label == num_parsing), key=lambda i: -i.score)
     part_insts = sorted((i for i in candidates if i.mask is not None and i.label != num_parsing), key=lambda i: -i.score)
@@ -328,25 +526,22 @@ def postprocess(logits: torch.Tensor, masks: torch.Tensor, prep: Prepared, cfg: 
     return Parsed(labels, persons, parts, {(i.query, i.label): i.score for i in candidates})
 
 
-def _postprocess_cells(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: torch.Tensor,
-                       resizer: _Resizer, prep: Prepared, kept, pasted) -> np.ndarray:
+def _postprocess_cells(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: np.ndarray,
+                       resizer: _Resizer, kept, pasted, workers: int) -> np.ndarray:
     """A photo much larger than the network input: cell by cell (see :mod:`.postprocess_cells`).
     Sets every candidate's score and, for those kept, mask, box and area; returns the label map."""
-    h, w = prep.image_hw
-    cells = CellPostprocess(masks, prep.padded_hw, prep.resized_hw, prep.image_hw,
-                            Bands.of(resizer.y_idx, resizer.y_w, resizer.x_idx, resizer.x_w))
+    cells = CellPostprocess(masks, resizer.padded_hw, resizer.resized_hw, resizer.image_hw, resizer.bands,
+                            workers=workers)
     queries: dict[int, Query] = {}
     for q, win in windows.items():
         if win is not None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
-            y0, y1, x0, x1 = win
-            queries[q] = Query(q, interpolated=(y1 - y0) * (x1 - x0) > BANDS_MAX_FRACTION * h * w)
+            queries[q] = Query(q, interpolated=resizer.interpolated(win))
 
     def scored(_: list[Query]) -> list[tuple[int, list[tuple[Query, float]]]]:
         for q, query in queries.items():
-            # The reference's (prob * binary).sum() / (binary.sum() + 1e-6), in float32 as there.
-            mask_score = float(torch.tensor(np.float32(query.prob_sum)) / (torch.tensor(query.n_pos) + 1e-6))
+            score = mask_score(query.prob_sum, query.n_pos)
             for inst in by_query[q]:
-                inst.score = inst.class_score * mask_score
+                inst.score = inst.class_score * score
                 if kept(inst.label, inst.score):
                     inst.mask, inst.bbox, inst.area = query.mask, query.mask.bbox, query.n_pos
         classes = []
@@ -360,52 +555,46 @@ def _postprocess_cells(candidates: list[Instance], by_query: dict[int, list[Inst
     return cells.run(list(queries.values()), scored)
 
 
-def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: torch.Tensor,
-                        resizer: _Resizer, prep: Prepared, kept, pasted) -> np.ndarray:
+def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: np.ndarray,
+                        resizer: _Resizer, kept, pasted, workers: int) -> np.ndarray:
     """A photo about the network input's size: every query upsampled over its window (full-size
-    scratch buffers, a few MB here). Sets scores, masks, boxes and areas; returns the label map."""
-    h, w = prep.image_hw
-    # Scratch for one window at a time (a window is at most the image).
-    prob_buf = torch.empty(h * w)  # for sub-windows of the interpolated image
-    pasted_buf = torch.empty(h * w)
-    hit_buf = np.empty(h * w, dtype=bool)
+    scratch buffers, a few MB here). Sets scores, masks, boxes and areas; returns the label map.
+
+    Upsampling and scoring a query (most of the float work) runs on worker threads, a few
+    queries ahead, while this thread pastes the queries already scored in the reference's
+    order; NumPy releases the GIL in every pass over the pixels."""
+    h, w = resizer.image_hw
+    pool = _Buffers(h * w)
 
     def score_query(q: int) -> np.ndarray:
         """Upsample query q once: the scores of all its instances, the masks of those kept, and
-        its probability inside the window (0 outside the mask), valid until the next call."""
+        its probability inside the window (0 outside the mask), in a buffer of ``pool``."""
         y0, y1, x0, x1 = windows[q]
-        logit = resizer.upsample(masks[q], windows[q])  # a buffer: ours to modify
-        positive = logit.numpy()
-        inside = np.greater(positive, 0.0, out=_scratch(hit_buf, positive))
-        n_pos = int(np.count_nonzero(inside))
-        if n_pos < inside.size:
-            F.threshold_(logit, 0.0, -math.inf)  # sigmoid(-inf) == 0 exactly
-        # In place where that keeps the layout (and so the sum's order) of logit.sigmoid().
-        dense = logit.is_contiguous() or logit.T.is_contiguous()
-        prob = logit.sigmoid_() if dense else torch.sigmoid(logit, out=_out_like(prob_buf, logit))
-        # The reference's (prob * binary).sum() / (binary.sum() + 1e-6), in float32 as there.
-        mask_score = float(prob.sum() / (torch.tensor(n_pos) + 1e-6))
+        prob, inside, n_pos, prob_sum = resizer.probabilities(masks[q], windows[q], pool.take())
+        score = mask_score(prob_sum, n_pos)
         bbox = None
         for inst in by_query[q]:
-            inst.score = inst.class_score * mask_score
+            inst.score = inst.class_score * score
             if kept(inst.label, inst.score):
                 if bbox is None:
                     bbox = _window_bbox(inside, y0, x0)
                 inst.mask = RunMask.from_crop(inside, x0, y0, (h, w))
                 inst.bbox, inst.area = bbox, n_pos
-        return prob.numpy()
+        return prob
 
-    # A query pasted after the class it was scored in is pasted from a copy of its probability
-    # (the copies' memory is reused: fresh memory is slow to touch).
-    saved: dict[int, tuple[np.ndarray, np.ndarray, list[int]]] = {}  # query -> (memory, prob, [uses])
+    # The order in which queries are first needed (a query's first instance, lowest class).
+    labels_in_order = sorted({i.label for i in candidates})
+    order: list[int] = []
+    for label in labels_in_order:
+        for inst in candidates:
+            if inst.label == label and windows[inst.query] is not None and inst.query not in order:
+                order.append(inst.query)
+    probs = _ahead(score_query, order, workers)
 
-    def save(q: int, prob: np.ndarray, uses: int) -> None:
-        if uses:
-            memory = spare.pop() if spare else np.empty(h * w, dtype=np.float32)
-            saved[q] = (memory, _scratch(memory, prob), [uses])
-            np.copyto(saved[q][1], prob)
-
-    spare: list[np.ndarray] = []
+    # A query pasted in a later class than the one it was scored in keeps its buffer until then.
+    saved: dict[int, tuple[np.ndarray, list[int]]] = {}  # query -> (prob, [uses left])
+    hit_buf = np.empty(h * w, dtype=bool)
+    flip_buf = np.empty(h * w, dtype=np.uint8)
 
     # Class by class (so only one class's paste buffers are in use at a time), in id order: the
     # argmax over class channels, with channels never pasted at 0 and ties to the lower id
@@ -413,10 +602,9 @@ def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Ins
     best = np.zeros((h, w), dtype=np.float32)
     labels = np.zeros((h, w), dtype=np.uint8)
     total = np.zeros((h, w), dtype=np.float32)  # zero outside the class being pasted
-    best_t, total_t = torch.from_numpy(best), torch.from_numpy(total)
     count = np.zeros((h, w), dtype=np.uint8)
     scored: set[int] = set()
-    for label in sorted({i.label for i in candidates}):
+    for label in labels_in_order:
         pasted_box = None  # (y0, y1, x0, x1) around this class's pasted windows
         for inst in (i for i in candidates if i.label == label):
             q = inst.query
@@ -425,39 +613,109 @@ def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Ins
                 continue
             if q not in scored:  # the query's first instance (lowest class)
                 scored.add(q)
-                prob = score_query(q)
-                save(q, prob, sum(1 for i in by_query[q] if i is not inst and pasted(i.label, i.score)))
-                last_use = True  # any later instance has its copy
+                prob = next(probs)
+                uses = sum(1 for i in by_query[q] if i is not inst and pasted(i.label, i.score))
+                if uses:
+                    saved[q] = (prob, [uses])
+                last_use = not uses
             elif pasted(inst.label, inst.score):
-                _, prob, uses = saved[q]
-                uses[0] -= 1
-                last_use = uses[0] == 0
+                prob, left = saved[q]
+                left[0] -= 1
+                last_use = left[0] == 0
                 if last_use:
-                    spare.append(saved.pop(q)[0])  # free again after this paste
-            if not pasted(inst.label, inst.score):
+                    del saved[q]
+            else:
                 continue
-            # Paste into the class channel where prob * score > 0.5, then average. Float
-            # arithmetic in PyTorch (two threads), comparisons and counts in NumPy (faster);
-            # masked writes are slow on scattered masks, so dense passes instead.
-            win_slice = np.s_[win[0] : win[1], win[2] : win[3]]
-            prob_t = torch.from_numpy(prob)
-            product = torch.mul(prob_t, inst.score, out=prob_t if last_use else _out_like(pasted_buf, prob_t))
-            hit = np.greater(product.numpy(), 0.5, out=_scratch(hit_buf, prob))
-            np.add(count[win_slice], hit.view(np.uint8), out=count[win_slice])
-            total_t[win_slice].add_(F.threshold_(product, 0.5, 0.0))  # product where > 0.5, else 0
-            pasted_box = win if pasted_box is None else _union(pasted_box, win)
+            if pasted(inst.label, inst.score):
+                win_slice = np.s_[win[0] : win[1], win[2] : win[3]]
+                _paste(prob, np.float32(inst.score), count[win_slice], total[win_slice], in_place=last_use)
+                pasted_box = win if pasted_box is None else _union(pasted_box, win)
+            if last_use:
+                pool.give(prob)
         if pasted_box is not None:
             # Outside the box the average is 0, which never beats ``best`` (>= 0).
             box = np.s_[pasted_box[0] : pasted_box[1], pasted_box[2] : pasted_box[3]]
-            torch.from_numpy(count[box]).clamp_(min=1)
+            np.maximum(count[box], 1, out=count[box])
             avg = np.divide(total[box], count[box], out=total[box])
             better = np.greater(avg, best[box], out=hit_buf[: avg.size].reshape(avg.shape))
-            torch.maximum(best_t[box], total_t[box], out=best_t[box])  # where(better, avg, best)
-            _set_where(labels[box], label, better, pasted_buf.numpy().view(np.uint8))
-            total_t[box].zero_()
+            np.maximum(best[box], avg, out=best[box])  # where(better, avg, best)
+            _set_where(labels[box], label, better, flip_buf)
+            total[box] = 0
             count[box] = 0
-
+    for _ in probs:  # none left: the workers are done
+        pass
     return labels
+
+
+#: Values per block in :func:`_paste` (its scratch stays in the caches).
+_PASTE_BLOCK = 1 << 16
+
+
+def _paste(prob: np.ndarray, score: np.float32, count: np.ndarray, total: np.ndarray, *, in_place: bool) -> None:
+    """Paste ``prob * score`` into a class channel where it is > 0.5: ``count`` += 1 and
+    ``total`` += the value there (``count``, ``total``: the window's part of the class's
+    full-size arrays). Dense passes (masked writes are slow on scattered masks), block by block
+    in ``prob``'s memory order so the products and hits stay in the caches; ``in_place``: the
+    products may overwrite ``prob``."""
+    column_major = prob.ndim == 2 and not prob.flags.c_contiguous
+    if column_major:  # blocks of columns
+        prob, count, total = prob.T, count.T, total.T
+    rows = prob.shape[0]
+    step = max(1, _PASTE_BLOCK // max(prob.shape[1], 1))
+    scratch = np.empty((min(step, rows), prob.shape[1]), dtype=np.float32)
+    hits = np.empty(scratch.shape, dtype=bool)
+    for r0 in range(0, rows, step):
+        r1 = min(r0 + step, rows)
+        product = np.multiply(prob[r0:r1], score, out=prob[r0:r1] if in_place else scratch[: r1 - r0])
+        hit = np.greater(product, 0.5, out=hits[: r1 - r0])
+        np.add(count[r0:r1], hit.view(np.uint8), out=count[r0:r1])
+        np.multiply(product, hit, out=product)  # the value where > 0.5, else 0
+        np.add(total[r0:r1], product, out=total[r0:r1])
+
+
+class _Buffers:
+    """Flat float32 buffers of one size, handed out and given back (thread-safe): a query's
+    probability lives in one from its scoring to its last paste."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.free: list[np.ndarray] = []
+        self.lock = threading.Lock()
+
+    def take(self) -> np.ndarray:
+        with self.lock:
+            if self.free:
+                return self.free.pop()
+        return np.empty(self.size, dtype=np.float32)
+
+    def give(self, view: np.ndarray) -> None:
+        """Give back the buffer ``view`` (a view of one of ours) lives in."""
+        base = view if view.base is None else view.base
+        if base.ndim == 1 and base.size == self.size:
+            with self.lock:
+                self.free.append(base)
+
+
+def _ahead(fn: Callable[[int], np.ndarray], items: list[int], workers: int) -> Iterator[np.ndarray]:
+    """``fn(item)`` for every item, results in order, computed on ``workers`` threads at most
+    ``workers + 1`` items ahead of the consumer (each result holds a full-size buffer)."""
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            yield fn(item)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="postprocess") as pool:
+        pending: list[Future] = []
+        it = iter(items)
+        for item in it:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                break
+        while pending:
+            result = pending.pop(0).result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(fn, nxt))
+            yield result
 
 
 def _window_bbox(inside: np.ndarray, y0: int, x0: int) -> tuple[int, int, int, int]:

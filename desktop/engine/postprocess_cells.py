@@ -23,17 +23,22 @@ corner values, so most cells are decided without looking at their pixels:
    are computed pixel by pixel with the reference's float arithmetic, for the classes that
    can still win there.
 
+"The reference's float arithmetic" is that of ``postprocess._postprocess_direct``: the masks'
+signs are PyTorch's exact floats (:meth:`CellPostprocess.exact`), the pasted values the direct
+path's own floats (:meth:`CellPostprocess.pasted`), so both paths give the same label map bit
+for bit. The grid is the reference's first interpolation in plain float32, as the direct path
+computes it; the margins above cover its rounding.
+
 Masks come out as :class:`~.masks.RunMask` runs built from the cells; nothing full-size is made
-but the label map itself. The grid work is many small operations on arrays of a few MB, so it
-runs in one worker thread per core, each on its own queries (or classes), with PyTorch's own
-intra-op threads off meanwhile: handing every small operation to a second thread costs more
-than it gains, and far more on a loaded machine (measured: 7 ms per query on one thread,
-30-170 ms with two intra-op threads while other processes ran).
+but the label map itself. The grid work is many small NumPy and OpenCV operations on arrays of
+a few MB (no PyTorch: the OpenVINO path never loads it), so it runs in one worker thread per
+core, each on its own queries (or classes): handing every small operation to a second thread
+costs more than it gains, and far more on a loaded machine (measured with PyTorch's intra-op
+threads: 7 ms per query on one thread, 30-170 ms with two while other processes ran).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -41,10 +46,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
+import cv2
 import numpy as np
-import torch
 
-from .cell_geometry import Bands, CellGeometry
+from .cell_geometry import Axis, Bands, CellGeometry, upsample_plain
 from .masks import RunMask
 
 #: A cell's corners may differ from its pixels' exact floats by a few units in the last place of
@@ -59,7 +64,10 @@ SPREAD_4 = 0.5
 PRODUCT_MARGIN = 1e-6
 AVERAGE_MARGIN = 1e-5
 
-_ZERO = torch.zeros(())
+#: Values per block in :meth:`CellPostprocess._dense_rule`.
+_RULE_BLOCK = 1 << 14
+#: Values per block in :func:`sigmoid_` (its four passes stay in the caches).
+_SIGMOID_BLOCK = 1 << 16
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,15 +86,28 @@ class Query:
     mask: RunMask | None = None
 
 
-@contextlib.contextmanager
-def _torch_single_threaded() -> Iterator[int]:
-    """PyTorch's intra-op threads off (our own workers take the cores); yields how many there were."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(threads)
+def sigmoid_(x: np.ndarray) -> np.ndarray:
+    """The logistic function of float32 ``x`` (C- or column-major-contiguous), in place; returns ``x``.
+
+    ``1 / (1 + exp(-x))`` in float32, with OpenCV's exponential (a third of NumPy's time; every
+    value gets the same arithmetic wherever it sits in the array, so the same logit always
+    gives the same probability, whichever path computes it). Within an ulp or two of PyTorch's
+    sigmoid (whose vector kernel rounds differently): the engine's own results are consistent
+    with each other, and equal PyTorch's up to that rounding. Done in blocks that stay in the
+    caches; very negative logits give exactly 0 (exp overflows to inf).
+    """
+    if not (x.flags.c_contiguous or x.flags.f_contiguous) or x.dtype != np.float32:
+        raise ValueError("sigmoid_ needs a contiguous float32 array")
+    flat = x.reshape(-1) if x.flags.c_contiguous else x.T.reshape(-1)  # views
+    one = np.float32(1.0)
+    with np.errstate(over="ignore"):
+        for start in range(0, flat.size, _SIGMOID_BLOCK):
+            block = flat[start : start + _SIGMOID_BLOCK]
+            np.negative(block, out=block)
+            cv2.exp(block[None], block[None])
+            np.add(block, one, out=block)
+            np.divide(one, block, out=block)
+    return x
 
 
 class _Grid:
@@ -95,42 +116,48 @@ class _Grid:
     def __init__(self, owner: CellPostprocess):
         self.owner = owner
         rh, rw = owner.geo.resized_hw
-        self.padded = torch.empty((1, 1, *owner.padded_hw))
-        self.edges = torch.empty((rh + 1, rw + 1))  # the logits, last row and column repeated
-        self.h_low, self.h_high = torch.empty((rh + 1, rw)), torch.empty((rh + 1, rw))
-        self.low, self.high = torch.empty((rh, rw)), torch.empty((rh, rw))
-        self.a, self.b, self.c = torch.empty((rh, rw)), torch.empty((rh, rw)), torch.empty((rh, rw))
-        self.edge = torch.empty((rh + 1, rw))
-        self.m1 = torch.empty((rh, rw), dtype=torch.bool)
-        self.m2 = torch.empty((rh, rw), dtype=torch.bool)
-        self.m3 = torch.empty((rh, rw), dtype=torch.bool)
+        f32 = np.float32
+        self.edges = np.empty((rh + 1, rw + 1), f32)  # the logits, last row and column repeated
+        self.h_low, self.h_high = np.empty((rh + 1, rw), f32), np.empty((rh + 1, rw), f32)
+        self.low, self.high = np.empty((rh, rw), f32), np.empty((rh, rw), f32)
+        self.a, self.b, self.c = np.empty((rh, rw), f32), np.empty((rh, rw), f32), np.empty((rh, rw), f32)
+        self.edge = np.empty((rh + 1, rw), f32)
+        self.m1 = np.empty((rh, rw), dtype=bool)
+        self.m2 = np.empty((rh, rw), dtype=bool)
+        self.m3 = np.empty((rh, rw), dtype=bool)
+        self._rule: tuple[np.ndarray, ...] = ()
+
+    def rule_scratch(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Scratch for :meth:`CellPostprocess._dense_rule`'s blocks of ``rows`` cell rows."""
+        if not self._rule or self._rule[0].shape[0] < rows + 1:
+            rw = self.owner.geo.resized_hw[1]
+            self._rule = tuple(np.empty((rows + 1, rw), np.float32) for _ in range(4))
+        return self._rule  # type: ignore[return-value]
 
     def load(self, query: Query) -> np.ndarray:
         """Fill the logits and the corner bounds ``low``/``high`` for ``query``; returns the
         resized-grid logits (Hr, Wr) (a view, valid until the next load)."""
         rh, rw = self.owner.geo.resized_hw
-        # The reference's first resize, by PyTorch's own kernel: these are its floats.
-        torch._C._nn.upsample_bilinear2d(self.owner.masks[query.index][None, None], self.owner.padded_hw,
-                                         False, None, None, out=self.padded)
-        p = self.padded[0, 0, :rh, :rw]
         e = self.edges
-        e[:rh, :rw] = p
-        e[rh, :rw] = p[rh - 1]
+        # The reference's first resize (PyTorch's kernel, bit for bit), cropped to the resized input.
+        upsample_plain(self.owner.masks[query.index], *self.owner.low_axes, out=e[:rh, :rw], window=(0, rh, 0, rw))
+        e[rh, :rw] = e[rh - 1, :rw]
         e[:, rw] = e[:, rw - 1]
-        torch.minimum(e[:, :-1], e[:, 1:], out=self.h_low)
-        torch.maximum(e[:, :-1], e[:, 1:], out=self.h_high)
-        torch.minimum(self.h_low[:-1], self.h_low[1:], out=self.low)
-        torch.maximum(self.h_high[:-1], self.h_high[1:], out=self.high)
-        return e[:rh, :rw].numpy()
+        np.minimum(e[:, :-1], e[:, 1:], out=self.h_low)
+        np.maximum(e[:, :-1], e[:, 1:], out=self.h_high)
+        np.minimum(self.h_low[:-1], self.h_low[1:], out=self.low)
+        np.maximum(self.h_high[:-1], self.h_high[1:], out=self.high)
+        return e[:rh, :rw]
 
 
 class CellPostprocess:
     """The cell-wise computation for one image; see the module docstring."""
 
-    def __init__(self, masks: torch.Tensor, padded_hw: tuple[int, int], resized_hw: tuple[int, int],
-                 image_hw: tuple[int, int], bands: Bands):
+    def __init__(self, masks: np.ndarray, padded_hw: tuple[int, int], resized_hw: tuple[int, int],
+                 image_hw: tuple[int, int], bands: Bands, workers: int = 1):
         self.masks = masks  # (Q, h4, w4) float32 logits, contiguous
         self.padded_hw = padded_hw
+        self.low_axes = (Axis.resize(masks.shape[-2], padded_hw[0]), Axis.resize(masks.shape[-1], padded_hw[1]))
         self.geo = CellGeometry.for_image(resized_hw, image_hw)
         self.bands = bands
         self.image_hw = image_hw
@@ -138,12 +165,12 @@ class CellPostprocess:
         # The 2-node rule on the grid: column nodes (Wr,) and the four weight grids (Hr, Wr).
         ny, wy = rows.gauss_rule(2)
         nx, wx = cols.gauss_rule(2)
-        self.rule2 = [(torch.from_numpy(nx[:, b].astype(np.float32)),
-                       [(torch.from_numpy(ny[:, a, None].astype(np.float32)),
-                         torch.from_numpy((wy[:, a, None] * wx[None, :, b]).astype(np.float32))) for a in range(2)])
+        self.rule2 = [(nx[:, b].astype(np.float32),
+                       [(ny[:, a, None].astype(np.float32), (wy[:, a, None] * wx[None, :, b]).astype(np.float32))
+                        for a in range(2)])
                       for b in range(2)]
         self.rule4 = tuple(a.astype(np.float32) for a in (*rows.gauss_rule(4), *cols.gauss_rule(4)))
-        self._workers = 1
+        self._workers = max(1, workers)
 
     def _map(self, fn: Callable[[_Grid, T], R], items: Iterable[T]) -> Iterator[R]:
         """``fn(grid, item)`` for every item, results in order, on the workers (each with its own
@@ -169,46 +196,65 @@ class CellPostprocess:
         """Both passes: ``queries`` get their counts, sums and masks; ``scores`` turns them into the
         pasted classes ((class id, [(query, score), ...] in paste order), ascending ids); returns
         the label map."""
-        with _torch_single_threaded() as threads:
-            self._workers = max(1, threads)
-            for query in queries:
-                query.margin = float(self.masks[query.index].abs().max()) * MARGIN + 1e-30
-            list(self._map(self._score_and_mask, queries))
-            return self._label_map(scores(queries))
+        for query in queries:
+            query.margin = float(np.abs(self.masks[query.index]).max()) * MARGIN + 1e-30
+        list(self._map(self._score_and_mask, queries))
+        return self._label_map(scores(queries))
 
     # -- pass 1: scores and masks ---------------------------------------------------------------
     def _score_and_mask(self, grid: _Grid, query: Query) -> None:
         p = grid.load(query)
         m = query.margin
         low, high = grid.low, grid.high
-        pos = torch.gt(low, m, out=grid.m1)  # whole cells inside the mask
-        spread = torch.sub(high, low, out=grid.a)
-        smooth = torch.le(spread, SPREAD_2, out=grid.m2).logical_and_(pos)
+        pos = np.greater(low, m, out=grid.m1)  # whole cells inside the mask
+        spread = np.subtract(high, low, out=grid.a)
+        smooth = np.logical_and(np.less_equal(spread, SPREAD_2, out=grid.m2), pos, out=grid.m2)
         total = self._dense_rule(grid)
         # Row sums in float32 (853 terms: relative error ~1e-7, random), their total in float64.
-        prob_sum = float(torch.mul(total, smooth, out=grid.c).sum(dim=1).double().sum())
+        prob_sum = float(np.multiply(total, smooth, out=grid.c).sum(axis=1).sum(dtype=np.float64))
         # Inside, but too curved for the 2-node rule: the 4-node rule, or pixel by pixel.
-        ci, cj = _where(torch.gt(spread, SPREAD_2, out=grid.m3).logical_and_(pos).numpy())
-        wide = spread.numpy()[ci, cj] > SPREAD_4
-        prob_sum += self._gathered_rule(grid.edges.numpy(), ci[~wide], cj[~wide])
+        ci, cj = _where(np.logical_and(np.greater(spread, SPREAD_2, out=grid.m3), pos, out=grid.m3))
+        wide = spread[ci, cj] > SPREAD_4
+        prob_sum += self._gathered_rule(grid.edges, ci[~wide], cj[~wide])
         prob_sum += self._pixels(query, p, ci[wide], cj[wide], only_sum=True)[1]
         # Cells the outline crosses: pixel by pixel.
-        mixed = torch.le(low, m, out=grid.m3).logical_and_(torch.ge(high, -m, out=grid.m2))
-        ci, cj = _where(mixed.numpy())
+        mixed = np.logical_and(np.less_equal(low, m, out=grid.m3), np.greater_equal(high, -m, out=grid.m2), out=grid.m3)
+        ci, cj = _where(mixed)
         _, part, pieces = self._pixels(query, p, ci, cj, only_sum=False)
         query.prob_sum = prob_sum + part
-        query.mask = self._mask_runs(pos.numpy(), pieces)
+        query.mask = self._mask_runs(pos, pieces)
         query.n_pos = query.mask.area
 
-    def _dense_rule(self, grid: _Grid) -> torch.Tensor:
-        """(Hr, Wr): every cell's sum of sigmoid over its pixels by the 2-node rule (in ``grid.b``)."""
+    def _dense_rule(self, grid: _Grid) -> np.ndarray:
+        """(Hr, Wr): every cell's sum of sigmoid over its pixels by the 2-node rule (in ``grid.b``).
+
+        At each node, ``weight / (1 + exp(-value))`` with the value interpolated between the
+        cell's corners; block by block of cell rows, so the dozens of passes stay in the caches.
+        """
         e = grid.edges
-        total = grid.b.zero_()
-        for lam, rows in self.rule2:
-            torch.lerp(e[:, :-1], e[:, 1:], lam, out=grid.edge)  # along the corner rows
-            for mu, weight in rows:
-                value = torch.lerp(grid.edge[:-1], grid.edge[1:], mu, out=grid.c)
-                total.addcmul_(value.sigmoid_(), weight)
+        total = grid.b
+        rh, rw = total.shape
+        step = max(1, _RULE_BLOCK // rw)
+        dx, edge, dy, value = grid.rule_scratch(step)
+        with np.errstate(over="ignore"):
+            for r0 in range(0, rh, step):
+                r1 = min(r0 + step, rh)
+                n = r1 - r0
+                corners = e[r0 : r1 + 1]
+                out = total[r0:r1]
+                out[...] = 0.0
+                np.subtract(corners[:, 1:], corners[:, :-1], out=dx[: n + 1])
+                for lam, rows in self.rule2:
+                    ed = np.multiply(dx[: n + 1], lam, out=edge[: n + 1])
+                    ed += corners[:, :-1]  # the corner rows at the node's column position
+                    np.subtract(ed[1:], ed[:-1], out=dy[:n])
+                    np.negative(ed, out=ed)
+                    for mu, weight in rows:
+                        v = np.multiply(dy[:n], mu[r0:r1], out=value[:n])
+                        np.subtract(ed[:-1], v, out=v)  # minus the value at the node
+                        cv2.exp(v, v)
+                        v += np.float32(1.0)
+                        out += np.divide(weight[r0:r1], v, out=v)
         return total
 
     def _gathered_rule(self, edges: np.ndarray, ci: np.ndarray, cj: np.ndarray) -> float:
@@ -223,7 +269,7 @@ class CellPostprocess:
         top = c00 + lam * (c01 - c00)
         bottom = c10 + lam * (c11 - c10)
         value = top[:, None, :] + ny[ci][:, :, None] * (bottom - top)[:, None, :]  # (n, 4, 4)
-        sig = torch.from_numpy(value).sigmoid_().numpy()
+        sig = sigmoid_(np.ascontiguousarray(value, dtype=np.float32))
         per_cell = np.einsum("nab,na,nb->n", sig, wy[ci], wx[cj])
         return float(per_cell.sum(dtype=np.float64))
 
@@ -239,11 +285,10 @@ class CellPostprocess:
             close = valid & (np.abs(value) <= query.margin)
             if close.any():  # too close to 0 to trust: the reference path's own floats
                 at = np.nonzero(close)
-                value[close] = self.exact(query, p, ys[at[0], at[1], 0], xs[at[0], 0, at[2]])
+                value[close] = self.exact(query, ys[at[0], at[1], 0], xs[at[0], 0, at[2]])
             positive = valid & (value > 0)
             n += int(np.count_nonzero(positive))
-            sig = torch.from_numpy(np.ascontiguousarray(value)).sigmoid_().numpy()
-            total += float(sig[positive].sum(dtype=np.float64))
+            total += float(sigmoid_(value[positive].astype(np.float32, copy=False)).sum(dtype=np.float64))
             if only_sum:
                 continue
             # Runs down each pixel column of each cell.
@@ -294,40 +339,47 @@ class CellPostprocess:
             ends.append(pieces[1])
         return RunMask.from_intervals(self.image_hw, np.concatenate(starts), np.concatenate(ends))
 
-    def exact(self, query: Query, p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """The reference path's logits (float32, bit for bit) at pixels (ys, xs)."""
+    def exact(self, query: Query, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The reference's logits (float32, bit for bit) at pixels (ys, xs): what decides a mask."""
         if query.interpolated:
-            return self.geo.interpolated(p, ys, xs)
-        return self.bands.values(self.masks[query.index].numpy(), ys, xs)
+            return self.geo.exact(self.masks[query.index], *self.low_axes, ys, xs)
+        return self.bands.values(self.masks[query.index], ys, xs)
+
+    def pasted(self, query: Query, p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The direct path's logits (``postprocess._Resizer.upsample``) at pixels (ys, xs), bit for
+        bit, from the resized-grid logits ``p`` (:meth:`_Grid.load`): what is pasted."""
+        if query.interpolated:
+            return self.geo.plain(p, ys, xs)
+        return self.bands.values(self.masks[query.index], ys, xs)
 
     # -- pass 2: the label map ------------------------------------------------------------------
     def _label_map(self, classes: list[tuple[int, list[tuple[Query, float]]]]) -> np.ndarray:
         """The reference's label map: the class with the largest average pasted value (ties to
         the lower id; 0 where nothing is pasted), cells first, then the undecided cells' pixels."""
         grid = self.geo.grid
-        lead_low = torch.full(grid, -1.0)
-        lead_high = torch.zeros(grid)
-        other_high = torch.zeros(grid)
-        lead_class = torch.zeros(grid, dtype=torch.uint8)
+        lead_low = np.full(grid, -1.0, dtype=np.float32)
+        lead_high = np.zeros(grid, dtype=np.float32)
+        other_high = np.zeros(grid, dtype=np.float32)
+        lead_class = np.zeros(grid, dtype=np.uint8)
         highs: dict[int, np.ndarray] = {}
         for (label, _), (low_c, high_c) in zip(classes, self._map(self._class_bounds, classes), strict=True):
             better = low_c > lead_low
-            other_high = torch.where(better, torch.maximum(other_high, lead_high), torch.maximum(other_high, high_c))
-            lead_high = torch.where(better, high_c, lead_high)
-            lead_low = torch.where(better, low_c, lead_low)
-            lead_class.masked_fill_(better, label)
-            highs[label] = _round_up_f16(high_c.numpy())
+            other_high = np.where(better, np.maximum(other_high, lead_high), np.maximum(other_high, high_c))
+            lead_high = np.where(better, high_c, lead_high)
+            lead_low = np.where(better, low_c, lead_low)
+            lead_class[better] = label
+            highs[label] = _round_up_f16(high_c)
         won = lead_low > other_high
-        decided = (won | (torch.maximum(lead_high, other_high) <= 0)).numpy()
-        cell_label = lead_class.masked_fill_(~won, 0).numpy()
+        decided = won | (np.maximum(lead_high, other_high) <= 0)
+        cell_label = np.where(won, lead_class, np.uint8(0))
         rows, cols = self.geo.rows, self.geo.cols
         labels = np.repeat(np.repeat(cell_label, rows.count, axis=0), cols.count, axis=1)
         ci, cj = _where(~decided)
         if ci.size:
-            self._label_pixels(labels, ci, cj, classes, highs, lead_low.numpy()[ci, cj])
+            self._label_pixels(labels, ci, cj, classes, highs, lead_low[ci, cj])
         return labels
 
-    def _class_bounds(self, grid: _Grid, item: tuple[int, list[tuple[Query, float]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _class_bounds(self, grid: _Grid, item: tuple[int, list[tuple[Query, float]]]) -> tuple[np.ndarray, np.ndarray]:
         """Per cell, bounds on one class's average pasted value (0 where it pastes nothing).
 
         An instance surely hits a cell (pastes a value > 0.5 at each of its pixels) where even
@@ -338,32 +390,42 @@ class CellPostprocess:
         """
         _, members = item
         shape = self.geo.grid
-        n_sure, n_maybe = torch.zeros(shape), torch.zeros(shape)
-        sum_low, sum_high, top = torch.zeros(shape), torch.zeros(shape), torch.zeros(shape)
+        f32 = np.float32
+        n_sure, n_maybe = np.zeros(shape, f32), np.zeros(shape, f32)
+        sum_low, sum_high, top = np.zeros(shape, f32), np.zeros(shape, f32), np.zeros(shape, f32)
         for query, score in members:
             grid.load(query)
             m = query.margin
-            s = float(np.float32(score))
+            s = f32(score)
             # s * sigmoid(x) -/+ margin > 0.5 where x exceeds these logits (inf: never).
-            sure_above = m + _logit((0.5 + PRODUCT_MARGIN) / s)
-            maybe_above = -m + _logit((0.5 - PRODUCT_MARGIN) / s)
-            sure = torch.gt(grid.low, sure_above, out=grid.m2)
-            possible = torch.gt(grid.high, maybe_above, out=grid.m3)
-            n_sure += sure
-            n_maybe += possible
-            low = torch.sub(grid.low, m, out=grid.a).sigmoid_()
-            sum_low.add_(torch.where(sure, low, _ZERO, out=grid.c), alpha=s)
-            high = torch.add(grid.high, m, out=grid.b).sigmoid_()
-            sum_high.add_(torch.where(sure, high, _ZERO, out=grid.c), alpha=s)
-            torch.maximum(top, torch.where(possible, high, _ZERO, out=grid.c).mul_(s), out=top)
+            sure_above = m + _logit((0.5 + PRODUCT_MARGIN) / float(s))
+            maybe_above = -m + _logit((0.5 - PRODUCT_MARGIN) / float(s))
+            # Block by block of cell rows, so the passes stay in the caches.
+            rh, rw = shape
+            step = max(1, _RULE_BLOCK // rw)
+            for r0 in range(0, rh, step):
+                r1 = min(r0 + step, rh)
+                n, rows = r1 - r0, np.s_[r0:r1]
+                sure = np.greater(grid.low[rows], sure_above, out=grid.m2[:n])
+                possible = np.greater(grid.high[rows], maybe_above, out=grid.m3[:n])
+                n_sure[rows] += sure
+                n_maybe[rows] += possible
+                low = sigmoid_(np.subtract(grid.low[rows], f32(m), out=grid.a[:n]))
+                sum_low[rows] += np.multiply(np.multiply(low, sure, out=low), s, out=low)
+                high = sigmoid_(np.add(grid.high[rows], f32(m), out=grid.b[:n]))
+                sum_high[rows] += np.multiply(np.multiply(high, sure, out=grid.c[:n]), s, out=grid.c[:n])
+                np.maximum(top[rows], np.multiply(np.multiply(high, possible, out=high), s, out=high), out=top[rows])
         n_maybe -= n_sure
         certain = n_maybe == 0
-        count = n_sure.clamp(min=1)
-        low_c = torch.where(certain, sum_low / count - PRODUCT_MARGIN, torch.where(n_sure > 0, 0.5, 0.0))
-        high_c = torch.where(certain, sum_high / count + PRODUCT_MARGIN, top + PRODUCT_MARGIN)
+        count = np.maximum(n_sure, 1)
+        low_c = np.where(certain, sum_low / count - f32(PRODUCT_MARGIN), np.where(n_sure > 0, f32(0.5), f32(0.0)))
+        high_c = np.where(certain, sum_high / count + f32(PRODUCT_MARGIN), top + f32(PRODUCT_MARGIN))
         nothing = (n_sure == 0) & certain
-        return ((low_c - AVERAGE_MARGIN).clamp_(min=0.0).masked_fill_(nothing, 0.0),
-                (high_c + AVERAGE_MARGIN).masked_fill_(nothing, 0.0))
+        low_c = np.maximum(low_c - f32(AVERAGE_MARGIN), f32(0.0))
+        high_c = high_c + f32(AVERAGE_MARGIN)
+        low_c[nothing] = 0.0
+        high_c[nothing] = 0.0
+        return low_c.astype(f32), high_c.astype(f32)
 
     def _label_pixels(self, labels: np.ndarray, ci: np.ndarray, cj: np.ndarray,
                       classes: list[tuple[int, list[tuple[Query, float]]]], highs: dict[int, np.ndarray],
@@ -390,9 +452,9 @@ class CellPostprocess:
             total = np.zeros(where.size, dtype=np.float32)
             count = np.zeros(where.size, dtype=np.uint8)
             for query, score in members:
-                logit = self.exact(query, grid.load(query), y, x)
+                logit = self.pasted(query, grid.load(query), y, x)
                 logit[~(logit > 0)] = -math.inf  # the reference thresholds the logit at 0
-                product = torch.from_numpy(logit).sigmoid_().numpy() * np.float32(score)
+                product = sigmoid_(np.ascontiguousarray(logit)) * np.float32(score)
                 hit = product > 0.5
                 total += np.where(hit, product, np.float32(0.0))
                 count += hit

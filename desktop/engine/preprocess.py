@@ -3,6 +3,9 @@
 Short side to 640 and long side at most 1333 (``int(x + 0.5)``), Pillow bilinear resize
 (what torchvision's ``Resize`` does on a PIL image), subtract the pixel mean, divide by
 the std, zero-pad right and bottom to a multiple of 32.
+
+NumPy only (no torch): with OpenVINO and a cached conversion, parsing never imports torch
+(1-2 s of a start); the PyTorch runtime wraps the array with ``torch.from_numpy`` (no copy).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .config import ModelConfig
@@ -20,7 +22,7 @@ from .config import ModelConfig
 class Prepared:
     """The network input and the geometry needed to map outputs back to the image."""
 
-    tensor: torch.Tensor  # (1, 3, Hp, Wp) float32
+    tensor: np.ndarray  # (1, 3, Hp, Wp) float32, C-contiguous
     image_hw: tuple[int, int]
     resized_hw: tuple[int, int]
 
@@ -68,4 +70,4 @@ def prepare(rgb: np.ndarray, cfg: ModelConfig) -> Prepared:
     for c in range(3):
         np.subtract(arr[:, :, c], mean[c], out=out[0, c, :new_h, :new_w], dtype=np.float32)
         out[0, c, :new_h, :new_w] *= inv_std[c]
-    return Prepared(torch.from_numpy(out), (h, w), (new_h, new_w))
+    return Prepared(out, (h, w), (new_h, new_w))

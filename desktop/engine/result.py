@@ -9,10 +9,14 @@ instances would otherwise hold 4.6 GB of masks (see :mod:`.masks`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .masks import RunMask
+
+if TYPE_CHECKING:  # the provider is only built by the parser; a result stays torch-free
+    from .confidence import ConfidenceProvider
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -93,6 +97,11 @@ class ParsingResult:
       ``postprocess``, ``total``), plus anything the runtime adds.
     - ``model``: where the model came from and how it ran (name, source, runtime, precision).
     - ``notes``: remarks about the input worth telling the user (e.g. "first frame of 12").
+    - ``confidence``: the model's per-pixel confidence (:mod:`.confidence`), computed on demand
+      for any window or grid; None for results read back from a file. ``score_map``,
+      ``runner_up`` and ``runner_up_score`` are its full-size uint8 maps (``round(255 * s)``),
+      computed on first access and kept (3 bytes a pixel: up to ~12 megapixels; on larger
+      photos use ``confidence.window`` / ``confidence.sample``).
     """
 
     labels: np.ndarray
@@ -103,6 +112,46 @@ class ParsingResult:
     timings: dict[str, float] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    confidence: ConfidenceProvider | None = field(default=None, repr=False, compare=False)
+
+    # Confidence maps given as arrays (through the setters below; results assembled from other
+    # sources, tests) win over :attr:`confidence`. Kept in ``_given_maps``, an attribute that is
+    # not a dataclass field: codecs that store the fields never see it.
+    def _confidence_map(self, name: str) -> np.ndarray | None:
+        given = self.__dict__.get("_given_maps") or {}
+        if name in given:
+            return given[name]
+        return None if self.confidence is None else getattr(self.confidence.full(), name)
+
+    def _give_map(self, name: str, value: np.ndarray | None) -> None:
+        self.__dict__.setdefault("_given_maps", {})[name] = value
+
+    @property
+    def score_map(self) -> np.ndarray | None:
+        """(H, W) uint8: the winning class's score per pixel; None without :attr:`confidence`."""
+        return self._confidence_map("score")
+
+    @score_map.setter
+    def score_map(self, value: np.ndarray | None) -> None:
+        self._give_map("score", value)
+
+    @property
+    def runner_up(self) -> np.ndarray | None:
+        """(H, W) uint8: the model's second-choice class per pixel; None without :attr:`confidence`."""
+        return self._confidence_map("runner_up")
+
+    @runner_up.setter
+    def runner_up(self, value: np.ndarray | None) -> None:
+        self._give_map("runner_up", value)
+
+    @property
+    def runner_up_score(self) -> np.ndarray | None:
+        """(H, W) uint8: the second choice's score; None without :attr:`confidence`."""
+        return self._confidence_map("runner_up_score")
+
+    @runner_up_score.setter
+    def runner_up_score(self, value: np.ndarray | None) -> None:
+        self._give_map("runner_up_score", value)
 
     @property
     def height(self) -> int:
@@ -168,4 +217,5 @@ class ParsingResult:
         total = self.labels.nbytes
         total += sum(p.mask.nbytes for p in self.persons)
         total += sum(p.mask.nbytes for p in self.parts)
+        total += self.confidence.nbytes if self.confidence is not None else 0
         return int(total)

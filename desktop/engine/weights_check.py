@@ -17,13 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from desktop.i18n import _
 
 from .config import CONFIG_FILE, RESNET_BLOCKS, ModelConfig
 from .errors import ModelLoadError
+
+if TYPE_CHECKING:  # only shapes are read: any mapping of tensors
+    import torch
 
 _ENC_LAYER = "sem_seg_head.pixel_decoder.transformer.encoder.layers"
 _DEC_FFN = "sem_seg_head.predictor.transformer_ffn_layers"

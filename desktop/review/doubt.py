@@ -8,7 +8,12 @@ wrong, from checks a person understands, each reason naming the person and the c
   0..255 for 0..1): the share of person pixels whose winning margin (winner's score minus the
   runner-up's) is below :data:`SMALL_MARGIN`; without the runner-up's score, pixels whose
   winning score is below :data:`LOW_SCORE`. One reason per person holding such pixels, naming
-  the class with most of them and the model's second choice there.
+  the class with most of them and the model's second choice there. On a model result that
+  carries the engine's confidence provider (``result.confidence``), the maps are computed on
+  a regular grid of at most :data:`UNCERTAIN_SAMPLE_PIXELS` pixels (every k-th row and
+  column), never the whole photo: the shares are statistics of that sample, and the pixel
+  counts are the sample's counts scaled to the photo (estimates, exact on photos up to
+  2 megapixels, where every pixel is used).
 - **Scores near a threshold**: a person whose score is within :data:`NEAR` of the 0.1 below
   which persons are dropped; a part within :data:`NEAR` of the score needed to be drawn into
   the label map (``parsing_ins_score_thr`` of the model's configuration, 0.5 by default), above
@@ -50,6 +55,7 @@ __all__ = [
     "doubt_of_maps",
     "paste_threshold_of",
     "reason_text",
+    "sample_grid",
     "store_doubt",
     "uncertain_mask",
 ]
@@ -69,6 +75,9 @@ MIN_REGION_PIXELS = 20
 SECOND_FACE_SHARE = 0.1
 #: A person is listed for uncertain pixels when at least this share of their pixels is uncertain.
 UNCERTAIN_PERSON_SHARE = 0.05
+#: At most this many pixels of a photo are used for the uncertain-pixel statistics (a regular
+#: grid of every k-th row and column): 48 megapixels would cost seconds for the same shares.
+UNCERTAIN_SAMPLE_PIXELS = 2_000_000
 
 WEIGHTS = {
     "person-near-threshold": 0.3,
@@ -322,7 +331,9 @@ def uncertain_mask(labels: np.ndarray, score_map: np.ndarray, runner_up_score: n
 
 def _uncertain_reasons(labels: np.ndarray, persons: np.ndarray, names: Sequence[str], stats: _Stats,
                        score_map: np.ndarray, runner_up: np.ndarray | None,
-                       runner_up_score: np.ndarray | None) -> tuple[list[DoubtReason], float | None]:
+                       runner_up_score: np.ndarray | None,
+                       scale: float = 1.0) -> tuple[list[DoubtReason], float | None]:
+    """``scale``: photo pixels per map pixel (the maps are a regular sample of the photo)."""
     n = stats.n
     size = stats.count.size
     unc = np.zeros(size, dtype=np.int64)
@@ -349,13 +360,13 @@ def _uncertain_reasons(labels: np.ndarray, persons: np.ndarray, names: Sequence[
         row[0] = 0
         k = int(row.sum())
         own = int(all_person[idx, 1:].sum())
-        if k < MIN_REGION_PIXELS or own == 0 or k / own < UNCERTAIN_PERSON_SHARE:
+        if k * scale < MIN_REGION_PIXELS or own == 0 or k / own < UNCERTAIN_PERSON_SHARE:
             continue
         person = int(stats.ids[idx - 1]) if idx else None
         top = int(np.argmax(row))
         cls = _name(names, top)
         share = k / own
-        details = {"pixels": k, "share_of_person": round(share, 4)}
+        details = {"pixels": int(round(k * scale)), "share_of_person": round(share, 4)}
         if with_second:
             seconds = second[(idx * n + top) * n : (idx * n + top + 1) * n].copy()
             seconds[top] = 0
@@ -484,11 +495,14 @@ def _no_person_reasons(stats: _Stats, names: Sequence[str]) -> list[DoubtReason]
 def doubt_of_maps(labels: np.ndarray, persons: np.ndarray, class_names: Sequence[str], *,
                   score_map: np.ndarray | None = None, runner_up: np.ndarray | None = None,
                   runner_up_score: np.ndarray | None = None, result=None,
-                  paste_threshold: float = 0.5, keep_threshold: float = KEEP_THRESHOLD) -> Doubt:
+                  paste_threshold: float = 0.5, keep_threshold: float = KEEP_THRESHOLD,
+                  grid: tuple[np.ndarray, np.ndarray] | None = None) -> Doubt:
     """The doubt of two maps (a model result's or a reviewer's edited ones).
 
     ``labels`` (H, W) uint8, ``persons`` (H, W) uint16; the confidence maps are optional
-    (uint8, same size); ``result`` (the model's :class:`ParsingResult`) adds the score checks.
+    (uint8, same size, or, with ``grid`` = (rows, columns), at that grid of the label map: a
+    sample, see the module docstring); ``result`` (the model's :class:`ParsingResult`) adds
+    the score checks.
     """
     labels = np.asarray(labels)
     persons = np.asarray(persons)
@@ -497,6 +511,9 @@ def doubt_of_maps(labels: np.ndarray, persons: np.ndarray, class_names: Sequence
     if labels.dtype != np.uint8 or persons.dtype != np.uint16:
         raise ValueError(f"maps must be uint8 labels and uint16 persons, not {labels.dtype} and {persons.dtype}")
     shape = labels.shape
+    if grid is not None:
+        ys, xs = (np.asarray(g, dtype=np.int64) for g in grid)
+        shape = (ys.size, xs.size)
     score_map = _check_map("score", score_map, shape)
     runner_up = _check_map("runner-up", runner_up, shape)
     runner_up_score = _check_map("runner-up score", runner_up_score, shape)
@@ -506,7 +523,13 @@ def doubt_of_maps(labels: np.ndarray, persons: np.ndarray, class_names: Sequence
     stats = _Stats(labels, persons, n)
     reasons: list[DoubtReason] = []
     share = None
-    if score_map is not None:
+    if score_map is not None and grid is not None:
+        lab_s, per_s = labels.take(ys, 0).take(xs, 1), persons.take(ys, 0).take(xs, 1)
+        scale = labels.size / max(lab_s.size, 1)
+        found, share = _uncertain_reasons(lab_s, per_s, names, _Stats(lab_s, per_s, n), score_map, runner_up,
+                                          runner_up_score, scale)
+        reasons += found
+    elif score_map is not None:
         found, share = _uncertain_reasons(labels, persons, names, stats, score_map, runner_up, runner_up_score)
         reasons += found
     if result is not None:
@@ -525,12 +548,24 @@ def doubt_of(result, *, paste_threshold: float = 0.5, keep_threshold: float = KE
     """The doubt of a model :class:`~desktop.engine.result.ParsingResult`.
 
     ``paste_threshold``: the model configuration's ``parsing_ins_score_thr``. The confidence
-    maps default to the result's ``score_map`` / ``runner_up`` / ``runner_up_score``
-    attributes when the engine provides them. ``persons``: the person map when the caller
-    has it already (else :func:`desktop.review.maps.person_map_of`).
+    maps default to a regular sample of the result's ``confidence`` provider (at most
+    :data:`UNCERTAIN_SAMPLE_PIXELS`), else to its ``score_map`` / ``runner_up`` /
+    ``runner_up_score`` attributes. ``persons``: the person map when the caller has it
+    already (else :func:`desktop.review.maps.person_map_of`).
     """
     from desktop.review.maps import person_map_of
 
+    provider = getattr(result, "confidence", None)
+    given = getattr(result, "_given_maps", None)  # maps set as arrays win over the provider
+    if provider is not None and not given and score_map is None and runner_up is None and runner_up_score is None:
+        ys, xs = sample_grid(np.asarray(result.labels).shape)
+        maps = provider.sample(ys, xs)
+        if persons is None:
+            persons = person_map_of(result)
+        return doubt_of_maps(np.asarray(result.labels, dtype=np.uint8), persons, result.class_names,
+                             score_map=maps.score, runner_up=maps.runner_up, runner_up_score=maps.runner_up_score,
+                             result=result, paste_threshold=paste_threshold, keep_threshold=keep_threshold,
+                             grid=(ys, xs))
     if score_map is None:
         score_map = getattr(result, "score_map", None)
     if runner_up is None:
@@ -542,6 +577,16 @@ def doubt_of(result, *, paste_threshold: float = 0.5, keep_threshold: float = KE
     return doubt_of_maps(np.asarray(result.labels, dtype=np.uint8), persons, result.class_names,
                          score_map=score_map, runner_up=runner_up, runner_up_score=runner_up_score, result=result,
                          paste_threshold=paste_threshold, keep_threshold=keep_threshold)
+
+
+def sample_grid(shape: tuple[int, int], max_pixels: int = UNCERTAIN_SAMPLE_PIXELS) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of a regular grid over an (H, W) image, every k-th pixel from k // 2 on,
+    with at most ``max_pixels`` points (every pixel when the image is that small)."""
+    h, w = int(shape[0]), int(shape[1])
+    step = 1
+    while -(-h // step) * -(-w // step) > max_pixels:
+        step += 1
+    return np.arange(step // 2, h, step), np.arange(step // 2, w, step)
 
 
 # --------------------------------------------------------------------------- batch helpers

@@ -23,7 +23,7 @@ rectangle they can touch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -199,7 +199,7 @@ def relabel_choices(
     persons: np.ndarray,
     x: float,
     y: float,
-    runner_up: np.ndarray | None = None,
+    runner_up: np.ndarray | Callable[[int, int, int, int], np.ndarray] | None = None,
     *,
     num_classes: int = 20,
     connectivity: int = 4,
@@ -207,17 +207,26 @@ def relabel_choices(
     """New classes to offer for the region under (x, y), most likely first.
 
     First the classes of ``runner_up`` (an (H, W) map of the model's second choice per pixel,
-    when the engine provides one) inside the region, by how many of its pixels have them;
-    then the other classes by how many pixels of the whole image have them; background last.
-    The region's own class is left out; every other class id below ``num_classes`` is listed.
+    when the engine provides one, or a function ``(y0, y1, x0, x1) -> map of that box``, so
+    that only the region's box is computed) inside the region, by how many of its pixels
+    have them; then the other classes by how many pixels of the whole image have them;
+    background last. The region's own class is left out; every other class id below
+    ``num_classes`` is listed.
     """
     region = connected_region(labels, persons, x, y, connectivity)
     current = region.label
     order: list[int] = []
     if runner_up is not None:
-        if runner_up.shape != labels.shape:
-            raise ValueError(f"runner-up map {runner_up.shape} and label map {labels.shape} differ in size")
-        inside = np.asarray(runner_up[region.rect.slices])[region.mask].astype(np.int64)
+        r = region.rect
+        if callable(runner_up):
+            box = np.asarray(runner_up(r.y, r.y1, r.x, r.x1))
+        else:
+            if runner_up.shape != labels.shape:
+                raise ValueError(f"runner-up map {runner_up.shape} and label map {labels.shape} differ in size")
+            box = np.asarray(runner_up[r.slices])
+        if box.shape != (r.h, r.w):
+            raise ValueError(f"runner-up box {box.shape} is not the region's {(r.h, r.w)}")
+        inside = box[region.mask].astype(np.int64)
         inside = inside[(inside > 0) & (inside < num_classes)]
         counts = np.bincount(inside, minlength=num_classes)
         for c in np.argsort(-counts, kind="stable").tolist():

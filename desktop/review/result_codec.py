@@ -9,8 +9,10 @@ Why a codec of our own rather than ``pickle``, ``np.savez`` or the export JSON:
   more instances than any model makes, a compressed stream that inflates beyond what the
   header declares): the result is refused with :class:`ResultDecodeError`, never read into
   unbounded memory;
-- 1,000 parsed photos must fit in about 100 MB. Each mask is stored cropped to its true
-  bounding box as a CCITT Group 4 bit image (see :func:`_encode_g4`), identical masks once
+- 1,000 parsed photos must fit in about 100 MB. Each mask the engine made is stored as its
+  runs (:func:`_encode_runs`: no pass over pixels, which matters on camera photos); a mask
+  given as an array (and every mask written before the runs) is stored cropped to its true
+  bounding box as a CCITT Group 4 bit image (see :func:`_encode_g4`); identical masks once
   (M2FP's parts of one query share a mask); the label map and other arrays are compressed
   with LZMA2 at preset 1. Measured on maps made from the golden outputs at 1920x1080
   (bench/bench_workspace.py): the same results as an 8-bit PNG label map and 1-bit PNG masks
@@ -25,6 +27,13 @@ Floats go through JSON's shortest round-trip form, so scores and timings come ba
 Fields a later version adds to :class:`ParsingResult` (per-pixel confidence maps, say) are
 carried without a codec change: an (H, W) array field is stored as an array, a JSON-able one
 in the header, and decoding passes on only the fields the running version knows.
+
+Optional header entries need no version change either: an older decoder ignores a key it
+does not know (and the arrays it points to). ``"uncertain"`` (added with issue 16) is the
+model's uncertain pixels (:mod:`desktop.review.uncertain_store`), a mask stored like the
+instances' (cropped, G4), written when the result carries the engine's confidence (or a mask
+read back with it); on decoding, a mask that cannot be read is dropped with one logged
+warning and the result loads without it (its doubt view then asks to parse the photo again).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import lzma
 import math
 import struct
@@ -64,6 +74,8 @@ __all__ = [
     "result_summary",
 ]
 
+log = logging.getLogger(__name__)
+
 MAGIC = b"M2FPRES"
 CODEC_VERSION = 1
 _HEAD = struct.Struct("<7sBI")
@@ -74,7 +86,10 @@ _DTYPES = {"bool": np.dtype(bool), "uint8": np.dtype(np.uint8), "uint16": np.dty
            "uint32": np.dtype("<u4"), "int64": np.dtype("<i8")}
 #: dtypes a per-pixel map of a result may have (at most 4 bytes a pixel: see the memory bound).
 _MAP_DTYPES = ("bool", "uint8", "uint16", "int16", "float16", "float32")
-_KNOWN_FIELDS = {"labels", "persons", "parts", "class_names", "palette", "timings", "model", "notes"}
+# ``confidence`` (the model's per-pixel confidence provider) is not stored: its inputs would
+# more than double a stored result (240-410 KB for a 1920x1080 photo, measured; see
+# desktop/engine/confidence.py and bench/bench_confidence.py).
+_KNOWN_FIELDS = {"labels", "persons", "parts", "class_names", "palette", "timings", "model", "notes", "confidence"}
 
 
 class ResultDecodeError(ValueError):
@@ -85,8 +100,8 @@ class ResultDecodeError(ValueError):
 class DecodeLimits:
     """What a stored result may declare before it is refused.
 
-    ``max_memory`` bounds the full-size masks the decoded result holds (instances x H x W
-    bytes): a ParsingResult keeps every mask at the image's size, so this is its real cost.
+    ``max_memory`` bounds what the decoded result holds: the label map and any other per-pixel
+    maps, and the masks (as runs, 16 bytes a run; a mask stored as pixels counts H x W bytes).
     """
 
     max_pixels: int = 80_000_000
@@ -159,6 +174,8 @@ class _Payload:
         return self._seen[key]
 
     def add_mask(self, mask: Any) -> int:
+        if RunMask is not None and isinstance(mask, RunMask) and mask.shape[0] * mask.shape[1] < 2**32:
+            return self._add_runs(mask)
         (x, y, w, h), crop = _crop_of(mask)
         meta = {"dtype": "bool", "shape": [h, w], "box": [x, y, w, h]}
         if not (w and h and _g4_available()):
@@ -171,6 +188,57 @@ class _Payload:
             self.size += len(data)
             self._seen[key] = len(self.arrays) - 1
         return self._seen[key]
+
+
+    def _add_runs(self, mask: Any) -> int:
+        data = _encode_runs(mask)
+        x, y, w, h = (int(v) for v in mask.bbox)
+        meta = {"dtype": "bool", "shape": [h, w], "box": [x, y, w, h], "codec": "runs", "runs": mask.runs}
+        key = (json.dumps(meta, sort_keys=True), hashlib.sha256(data).digest())
+        if key not in self._seen:
+            self.arrays.append({**meta, "at": self.size, "len": len(data)})
+            self.chunks.append(data)
+            self.size += len(data)
+            self._seen[key] = len(self.arrays) - 1
+        return self._seen[key]
+
+
+# Masks the engine made (RunMask) are stored as their runs: the lengths of the gaps and runs
+# in column-major order (COCO's RLE counts), as 32-bit numbers split into four byte planes
+# (the high bytes are nearly all zero) and deflated. Encoding and decoding cost the runs, never
+# the pixels: a G4 image of the mask's box has to be drawn pixel by pixel first, which took
+# 65 s for the 97 masks of a 48-megapixel photo (their boxes 4.7 billion pixels) where the runs
+# take 0.2 s. Measured on those masks (bench/bench_highres.py's photos; /tmp notes in the
+# issue-13 report): byte planes + zlib 6 give 2.2 MB in 0.23 s, zlib 1 2.3 MB in 0.17 s,
+# LZMA preset 1 1.9 MB in 0.74 s, LEB128 numbers + zlib 6 2.7 MB in 0.64 s; G4 is 2-3 times
+# smaller on those masks but decoding it also needs the pixels. zlib 6 it is.
+_RUNS_LEVEL = 6
+
+
+def _encode_runs(mask: Any) -> bytes:
+    bounds = np.empty(2 * mask.runs, dtype=np.int64)
+    bounds[0::2] = mask.starts
+    bounds[1::2] = mask.ends
+    counts = np.diff(bounds, prepend=0).astype("<u4")
+    return zlib.compress(counts.view(np.uint8).reshape(-1, 4).T.tobytes(), _RUNS_LEVEL)
+
+
+def _decode_runs(data: bytes | memoryview, runs: int, shape: tuple[int, int]) -> Any:
+    """The RunMask :func:`_encode_runs` stored; inflates at most the size ``runs`` implies."""
+    n = 2 * runs
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(bytes(data), 4 * n + 1)
+    except zlib.error as exc:
+        raise ResultDecodeError(f"a stored mask is damaged ({exc})") from None
+    if len(raw) != 4 * n or not inflate.eof or inflate.unconsumed_tail:
+        raise ResultDecodeError("a stored mask does not hold the runs its header declares")
+    counts = np.ascontiguousarray(np.frombuffer(raw, np.uint8).reshape(4, n).T).view("<u4").ravel()
+    bounds = np.cumsum(counts, dtype=np.int64)
+    # Runs and the gaps between them are never empty (only the gap before the first run may be).
+    if n and ((counts[1:] == 0).any() or bounds[-1] > shape[0] * shape[1]):
+        raise ResultDecodeError("a stored mask's runs overlap or leave the image")
+    return RunMask(shape, bounds[0::2], bounds[1::2])
 
 
 def _crop_of(mask: Any) -> tuple[tuple[int, int, int, int], np.ndarray]:
@@ -295,6 +363,16 @@ def encode_result(result: ParsingResult) -> bytes:
             for p in result.parts
         ],
     }
+    from desktop.review.uncertain_store import full_uncertain_mask  # imports the doubt module: lazily
+
+    try:
+        uncertain = full_uncertain_mask(result)
+    except Exception as exc:  # noqa: BLE001 - a help for the doubt view, never a reason to lose a result
+        log.warning("The model's uncertain pixels could not be computed (%s); the result is stored without them.",
+                    exc, exc_info=True)
+        uncertain = None
+    if uncertain is not None:
+        header["uncertain"] = payload.add_mask(uncertain)
     extra_arrays: dict[str, int] = {}
     extra_values: dict[str, Any] = {}
     for f in dataclasses.fields(result):
@@ -422,6 +500,12 @@ class _Arrays:
             raise _bad(f"a mask box {[x, y, w, h]} lies outside the {self.w} x {self.h} image")
         if (h, w) != tuple(_int(s, "a mask shape", 0, 1 << 30) for s in _list(meta.get("shape"), "shape", 2)):
             raise _bad("a mask's shape differs from its box")
+        if meta.get("codec") == "runs" and RunMask is not None:
+            at = _int(meta.get("at"), "an array offset", 0, len(self.payload))
+            length = _int(meta.get("len"), "an array length", 0, len(self.payload) - at)
+            runs = _int(meta.get("runs"), "a run count", 0, (self.h * self.w + 1) // 2)
+            self._masks[index] = _decode_runs(self.payload[at : at + length], runs, (self.h, self.w))
+            return self._masks[index]
         crop = None
         if w and h:
             if meta.get("codec") == "g4":
@@ -432,6 +516,22 @@ class _Arrays:
                 crop = self._read(meta, (h, w))
         self._masks[index] = _mask_from_crop(crop, x, y, (self.h, self.w))
         return self._masks[index]
+
+
+def _masks_memory(metas: Any, instances: list, h: int, w: int) -> int:
+    """Bytes the instances' masks take once decoded, from what the header declares: a mask stored
+    as runs 16 bytes a run (its runs and, while decoding, their 64-bit sums), any other the
+    image's size (decoded from pixels); a mask shared by several instances counts once."""
+    total, seen = 0, set()
+    for inst in instances:
+        index = inst.get("mask") if isinstance(inst, dict) else None
+        if isinstance(index, int) and index in seen:
+            continue
+        seen.add(index)
+        meta = metas[index] if isinstance(metas, list) and isinstance(index, int) and 0 <= index < len(metas) else None
+        runs = meta.get("runs") if isinstance(meta, dict) and meta.get("codec") == "runs" else None
+        total += 16 * runs if isinstance(runs, int) and not isinstance(runs, bool) and runs >= 0 else h * w
+    return total
 
 
 def decode_labels(blob: bytes | memoryview, limits: DecodeLimits | None = None) -> np.ndarray:
@@ -464,11 +564,13 @@ def decode_result(blob: bytes | memoryview, limits: DecodeLimits | None = None) 
     extra_arrays = header.get("extra_arrays", {}) or {}
     if not isinstance(extra_arrays, dict):
         raise _bad("its extra arrays are not a table")
-    n_maps = len(persons_in) + len(parts_in) + 4 * len(extra_arrays) + 1
-    if n_maps * h * w > limits.max_memory:
+    n_maps = 4 * len(extra_arrays) + 1
+    need = n_maps * h * w + _masks_memory(header.get("arrays"), persons_in + parts_in, h, w)
+    if need > limits.max_memory:
         raise ResultDecodeError(
-            f"the stored result would need {n_maps * h * w / 2**30:.1f} GB of memory "
-            f"({n_maps} maps of {w} x {h}), above the limit of {limits.max_memory / 2**30:.1f} GB")
+            f"the stored result would need {need / 2**30:.1f} GB of memory "
+            f"({len(persons_in) + len(parts_in)} masks and {n_maps} maps of {w} x {h}), "
+            f"above the limit of {limits.max_memory / 2**30:.1f} GB")
     arrays = _Arrays(header.get("arrays"), payload, h, w, limits)
     labels = arrays.image_map(header.get("labels"), ("uint8",)).astype(np.uint8)
 
@@ -521,5 +623,23 @@ def decode_result(blob: bytes | memoryview, limits: DecodeLimits | None = None) 
     values = header.get("extra_values", {}) or {}
     if isinstance(values, Mapping):
         extras.update({k: v for k, v in values.items() if k in known and k not in _KNOWN_FIELDS})
-    return ParsingResult(labels=labels, persons=persons, parts=parts, class_names=tuple(names), palette=palette,
-                         timings=dict(timings), model=dict(model), notes=list(notes), **extras)
+    result = ParsingResult(labels=labels, persons=persons, parts=parts, class_names=tuple(names), palette=palette,
+                           timings=dict(timings), model=dict(model), notes=list(notes), **extras)
+    if "uncertain" in header:
+        _attach_uncertain(result, header["uncertain"], arrays, need, limits)
+    return result
+
+
+def _attach_uncertain(result: ParsingResult, index: Any, arrays: _Arrays, need: int, limits: DecodeLimits) -> None:
+    """The stored uncertain pixels onto ``result``; one warning, and the result without them, when
+    they cannot be read (damaged, or declaring more memory than the limits leave)."""
+    from desktop.review.uncertain_store import with_stored_uncertain
+
+    try:
+        more = _masks_memory(arrays.metas, [{"mask": index}], arrays.h, arrays.w)
+        if need + more > limits.max_memory:
+            raise ResultDecodeError(f"the mask would need {more / 2**30:.1f} GB of memory, above the limit")
+        with_stored_uncertain(result, arrays.mask(index))
+    except (ResultDecodeError, ValueError, TypeError) as exc:
+        log.warning("The model's uncertain pixels stored with this result cannot be read (%s); the result is "
+                    "used without them.", exc)

@@ -171,6 +171,7 @@ def one_photo(model: Path, photo: Path, out: Path, env: dict[str, str], tree: Pa
     parts["rest"] = seconds - sum(parts.values())
     return {"seconds": seconds, "compile": compile_s, "forward": tm["forward"], **parts,
             "torch": bool(st.get("torch_imported")), "rss_mb": usage.ru_maxrss / 1024.0,
+            "cpu": usage.ru_utime + usage.ru_stime,  # CPU seconds: less at the mercy of others' load
             "load": (load_avg + os.getloadavg()[0]) / 2}
 
 
@@ -197,7 +198,7 @@ def main() -> int:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--weights", choices=("confident", "plain"), default="confident")
     ap.add_argument("--grid", default="2x2,1x1", help="extra pipelined THREADSxSTREAMS configurations")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: one, batch, ray")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: one, cold (of one), batch, ray")
     ap.add_argument("--before", metavar="REF", help="also time the one-photo runs of this git commit (a worktree)")
     ap.add_argument("--child", nargs="+")
     args = ap.parse_args()
@@ -237,9 +238,10 @@ def main() -> int:
         tree_env = {name: {**env, "M2FP_CACHE_DIR": str(work / f"cache-one-{name}"),
                            "M2FP_NATIVE_DIR": str(work / f"native-{name}")} for name in trees}
         for name, tree in trees.items():
-            cold_env = {**tree_env[name], "M2FP_CACHE_DIR": str(work / "cache-cold")}
-            shutil.rmtree(work / "cache-cold", ignore_errors=True)
-            add(f"{name}: cold", one_photo(model, photos[0], work / "out-one", cold_env, tree))
+            if "cold" not in skip:
+                cold_env = {**tree_env[name], "M2FP_CACHE_DIR": str(work / "cache-cold")}
+                shutil.rmtree(work / "cache-cold", ignore_errors=True)
+                add(f"{name}: cold", one_photo(model, photos[0], work / "out-one", cold_env, tree))
             if not any(Path(tree_env[name]["M2FP_CACHE_DIR"]).glob("openvino/*/meta.json")):
                 one_photo(model, photos[0], work / "out-one", tree_env[name], tree)  # convert into its cache
         for _ in range(args.rounds + 1):
@@ -275,7 +277,8 @@ def main() -> int:
             ok = [r for r in runs if "seconds" in r]
             breakdown = ", ".join(f"{k} {statistics.median(r[k] for r in ok):.2f}" for k in BREAKDOWN) if ok else ""
             torch_runs = sum(bool(r.get("torch")) for r in ok)
-            print(f"  one photo, {name:21s} {fmt_runs(runs, 'seconds')} s whole process; peak RSS "
+            print(f"  one photo, {name:21s} {fmt_runs(runs, 'seconds')} s whole process; CPU "
+                  f"{fmt_runs(runs, 'cpu')} s; peak RSS "
                   f"{fmt_runs(runs, 'rss_mb', 0)} MB; load avg {fmt_runs(runs, 'load')}; torch imported in "
                   f"{torch_runs} of {len(ok)} runs\n      medians, s: {breakdown}")
         elif name.startswith("ray"):

@@ -3,7 +3,8 @@
 Per photo: the stored result's bytes without the mask (the baseline) and the bytes the mask
 adds (``encode_result`` with and without the engine's confidence); the seconds the mask adds
 to a parse (computing it from the confidence provider, and ``encode_result`` with it minus
-without it), beside the post-processing's own seconds (the baseline a parse already pays).
+without it) and to reading the result back (``decode_result``), beside the post-processing's
+own seconds (the baseline a parse already pays).
 
 Photos:
 - the three golden photos (tests/data/m2fp-tiny) resized to 1920x1080 and parsed with the tiny
@@ -45,18 +46,21 @@ def _timed(fn, rounds: int) -> tuple[float, float, object]:
 
 
 def _row(name: str, result, rounds: int, baseline_s: float | None) -> None:
-    from desktop.review.result_codec import encode_result
+    from desktop.review.result_codec import decode_result, encode_result
     from desktop.review.uncertain_store import full_uncertain_mask
 
     bare = dataclasses.replace(result, confidence=None)
     without_s, _w, blob0 = _timed(lambda: encode_result(bare), rounds)
     with_s, with_worst, blob1 = _timed(lambda: encode_result(result), rounds)
     mask_s, mask_worst, mask = _timed(lambda: full_uncertain_mask(result), rounds)
+    dec0_s, _w, _r = _timed(lambda: decode_result(blob0), rounds)
+    dec1_s, _w, _r = _timed(lambda: decode_result(blob1), rounds)
     added = len(blob1) - len(blob0)
     h, w = result.labels.shape
     base = f"{baseline_s:8.2f}" if baseline_s is not None else "       -"
     print(f"{name:26} {w:>5}x{h:<5} {len(blob0) / 1e3:9.1f} {added / 1e3:8.1f} {100 * added / len(blob0):6.1f}% "
-          f"{mask_s:8.3f} {mask_worst:8.3f} {with_s - without_s:9.3f} {base}  uncertain {mask.mean():.2%}",
+          f"{mask_s:8.3f} {mask_worst:8.3f} {with_s - without_s:9.3f} {dec1_s - dec0_s:9.3f} {base}  "
+          f"uncertain {mask.mean():.2%}",
           flush=True)
 
 
@@ -119,7 +123,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.1f} (2 cores shared: figures are noisy; compare rows)")
     print(f"{'photo':26} {'size':11} {'result KB':>9} {'mask KB':>8} {'added':>7} {'mask s':>8} {'worst s':>8} "
-          f"{'encode +s':>9} {'post s':>8}")
+          f"{'encode +s':>9} {'decode +s':>9} {'post s':>8}")
     if not args.skip_golden:
         golden(args.rounds, args.sizes.split(","))
     full_architecture(args.work, args.sizes.split(","), args.rounds)

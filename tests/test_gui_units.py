@@ -250,3 +250,18 @@ def test_logging_goes_to_the_log_folder(monkeypatch, tmp_path):
 @pytest.mark.parametrize("mode", ["overlay", "labels", "photo", "side_by_side"])
 def test_settings_accept_every_view_mode(mode):
     assert Settings(view_mode=mode).validated()[1] == []
+
+
+def test_a_packed_result_keeps_its_uncertain_pixels(tiny_parser, golden_images):
+    """An older image's doubt view still shows the model's uncertain pixels once the session
+    store has packed it (the confidence provider itself is not kept: too large)."""
+    from desktop.review.uncertain_store import full_uncertain_mask, stored_uncertain_mask
+
+    result = tiny_parser.parse(load_image(golden_images["astronaut"]).rgb)
+    fresh = full_uncertain_mask(result)
+    fresh = fresh.full() if hasattr(fresh, "full") else np.asarray(fresh, dtype=bool)
+    assert fresh.any()
+    back = unpack_result(pack_result(result))
+    assert back.confidence is None
+    kept = stored_uncertain_mask(back)
+    assert np.array_equal(kept.full(), fresh)

@@ -40,3 +40,35 @@ def test_strips_that_do_not_make_the_image_are_refused(tmp_path):
         write_png(tmp_path / "wide.png", 5, 10, strips_of(rgb, 4))
     with pytest.raises(ValueError, match="does not fit"):
         write_png(tmp_path / "indexed.png", 4, 10, strips_of(rgb, 4), palette=np.zeros((2, 3), dtype=np.uint8))
+
+
+def _idat_stream(path) -> bytes:
+    data, pos, out = path.read_bytes(), 8, b""
+    while pos < len(data):
+        n = int.from_bytes(data[pos : pos + 4], "big")
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            out += data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+    return out
+
+
+def test_the_stream_checksum_is_right_when_strips_are_finished_in_threads(tmp_path):
+    """Each strip's Adler-32 is taken in its worker thread and combined in order: zlib itself
+    checks the result (Pillow does not), and a strip changed after it was handed over (a
+    view of the caller's array) does not change the file."""
+    import zlib
+
+    rgb = np.random.default_rng(5).integers(0, 256, (700, 333, 3), dtype=np.uint8)
+    path = tmp_path / "x.png"
+
+    def strips():
+        for strip in strips_of(rgb, 50):
+            yield strip
+            strip[:] = 0  # the caller reuses its array at once
+
+    expected = rgb.copy()
+    write_png(path, 333, 700, strips(), workers=2)
+    raw = np.frombuffer(zlib.decompress(_idat_stream(path)), dtype=np.uint8)  # raises on a wrong Adler-32
+    assert raw.size == 700 * (333 * 3 + 1)
+    with Image.open(path) as im:
+        assert np.array_equal(np.asarray(im), expected)

@@ -34,6 +34,7 @@ import numpy as np
 
 from desktop.engine.masks import RunMask
 from desktop.engine.result import ParsingResult, Part, Person
+from desktop.review.uncertain_store import full_uncertain_mask, with_stored_uncertain
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ def pack_result(result: ParsingResult) -> bytes:
         "timings": dict(result.timings),
         "model": dict(result.model),
         "notes": list(result.notes),
-        "confidence": result.confidence,  # the model's confidence provider (a few MB), or None
+        # Not the model's confidence provider (its low-res logits, often larger packed than the
+        # whole rest of the result): the uncertain pixels it gives, which is what the doubt view
+        # of an older image shows (the relabel menu then lists classes in their usual order).
+        "uncertain": _pack_uncertain(result),
     }
     return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL), 1)
 
@@ -84,7 +88,7 @@ def unpack_result(blob: bytes) -> ParsingResult:
              person_id=pid)
         for i, lab, n, s, bb, a, pid, mshape, st, en in d["parts"]
     ]
-    return ParsingResult(
+    result = ParsingResult(
         labels=labels,
         persons=persons,
         parts=parts,
@@ -93,8 +97,19 @@ def unpack_result(blob: bytes) -> ParsingResult:
         timings=d["timings"],
         model=d["model"],
         notes=d["notes"],
-        confidence=d.get("confidence"),
     )
+    uncertain = d.get("uncertain")
+    return with_stored_uncertain(result, None if uncertain is None else _unpack_mask(*uncertain))
+
+
+def _pack_uncertain(result: ParsingResult) -> tuple[tuple[int, int], bytes, bytes] | None:
+    """The result's uncertain pixels as mask runs (computed here, in the packing worker)."""
+    mask = full_uncertain_mask(result)
+    if mask is None:
+        return None
+    if not isinstance(mask, RunMask):
+        mask = RunMask.from_dense(np.asarray(mask, dtype=bool))
+    return _pack_mask(mask)
 
 
 class ResultStore:

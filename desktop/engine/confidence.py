@@ -20,7 +20,10 @@ The provider is not stored in the review workspace (:mod:`desktop.review.result_
 measured on 1920x1080 photos, its inputs (float16, zlib) take 240-410 KB, more than the stored
 result itself (about 210-245 KB), against a budget of about 100 KB a photo. Results read back
 from a workspace have no confidence; their doubt score (computed when they were parsed) is
-stored, and the window says that parsing the photo again shows the uncertain pixels. The arithmetic is the post-processing's direct path (:func:`_postprocess_direct`): the
+stored, and so are the uncertain pixels the doubt view highlights, as a 1-bit image
+(:mod:`desktop.review.uncertain_store`, about 8 % of a stored result).
+
+The arithmetic is the post-processing's direct path (:func:`_postprocess_direct`): the
 same bilinear bands, products and sums in float32, in the same order; where that path falls
 back to PyTorch's own interpolation (a window over half the image) or the cell-wise path runs
 (large photos), values agree to float32 rounding.

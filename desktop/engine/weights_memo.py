@@ -4,7 +4,8 @@ Why: a start from OpenVINO's cache needs two facts about ``pytorch_model.pt`` th
 seconds to establish, and torch to read the file at all: the digest of its network tensors
 (the converted model's cache key; training-only state left out, so a hub checkpoint and the
 plain weights share one converted model) and that it passed the check against
-``configuration.json`` (``weights_check``). Both are recorded here, in the cache folder,
+``configuration.json`` (``weights_check``). Exports also record the SHA-256 of the file's
+bytes (``desktop.model_summary``). Both are recorded here, in the cache folder,
 against the file's identity, and recalled with one ``stat`` instead of importing torch (about
 1-2 s) and hashing 250 MB (0.9 s for the file's bytes with hashlib on this machine, about the
 same tensor by tensor).
@@ -68,8 +69,8 @@ def recall(path: Path) -> dict:
     return {}
 
 
-def remember(path: Path, *, network_sha256: str | None = None, checked_config: str | None = None,
-             as_of: list[int | str] | None = None) -> None:
+def remember(path: Path, *, network_sha256: str | None = None, file_sha256: str | None = None,
+             checked_config: str | None = None, as_of: list[int | str] | None = None) -> None:
     """Record facts about ``path`` as it was at ``as_of`` (its :func:`identity` taken before the
     facts were established; now if None), merged with those already recorded for it. If the file
     has changed since ``as_of``, nothing is recorded.
@@ -87,6 +88,8 @@ def remember(path: Path, *, network_sha256: str | None = None, checked_config: s
         facts = dict(mine.get("facts", {})) if mine else {}
         if network_sha256 is not None:
             facts["network_sha256"] = network_sha256
+        if file_sha256 is not None:
+            facts["file_sha256"] = file_sha256
         if checked_config is not None:
             checked = [c for c in facts.get("checked_configs", []) if c != checked_config]
             facts["checked_configs"] = [checked_config, *checked][:KEEP_CHECKED]

@@ -88,7 +88,8 @@ _DTYPES = {"bool": np.dtype(bool), "uint8": np.dtype(np.uint8), "uint16": np.dty
 _MAP_DTYPES = ("bool", "uint8", "uint16", "int16", "float16", "float32")
 # ``confidence`` (the model's per-pixel confidence provider) is not stored: its inputs would
 # more than double a stored result (240-410 KB for a 1920x1080 photo, measured; see
-# desktop/engine/confidence.py and bench/bench_confidence.py).
+# desktop/engine/confidence.py and bench/bench_confidence.py); the uncertain pixels computed from
+# it are (the header's "uncertain" mask: see the module docstring).
 _KNOWN_FIELDS = {"labels", "persons", "parts", "class_names", "palette", "timings", "model", "notes", "confidence"}
 
 

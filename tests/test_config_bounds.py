@@ -232,6 +232,7 @@ def test_hostile_sizes_are_refused_at_once_before_anything_is_built(model_copy, 
         cases.append(str(folder))
     code = textwrap.dedent(f"""
         import json, sys, time
+        import torch  # runtime="torch" below: its import is not what this test measures
         from desktop.engine import parser as parser_mod
         from desktop.engine.errors import ModelLoadError
 

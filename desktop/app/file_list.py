@@ -27,9 +27,12 @@ SASH_ROOM = 6
 class FileList(ttk.Frame):
     """A ``ttk.Treeview`` of :class:`ImageEntry`; ``on_select(key)`` when the user picks one."""
 
-    def __init__(self, master: tk.Misc, on_select: Callable[[str], None] | None = None):
+    def __init__(self, master: tk.Misc, on_select: Callable[[str], None] | None = None,
+                 may_move_sash: Callable[[], bool] | None = None):
         super().__init__(master, style="Side.TFrame")
         self._on_select = on_select
+        #: Whether a row's wider state may widen the list now (not while the reviewer paints).
+        self._may_move_sash = may_move_sash or (lambda: True)
         self._suppress = False
         u = unit(self)
         header = ttk.Frame(self, style="Side.TFrame")
@@ -51,6 +54,7 @@ class FileList(ttk.Frame):
         self._text_widths: dict[str, int] = {}  # a few dozen distinct texts among thousands of rows
         self._state_width = 0  # the widest state text so far (reset when the list is cleared)
         self._fit_after: str | None = None
+        self._widen_pane_ok = False  # whether the pending fit may move the sash (see refresh)
         bar = ttk.Scrollbar(body, orient="vertical", command=self.tree.yview)
         self.tree.configure(yscrollcommand=bar.set)
         self.tree.grid(row=0, column=0, sticky="nsew")
@@ -164,11 +168,15 @@ class FileList(ttk.Frame):
         if self.tree.exists(entry.key):
             text = entry.status_text()
             self.tree.item(entry.key, values=(text,), tags=(self._tag(entry),), image=self._icon(entry))
-            self._note_state_text(text)
+            # One row's new state never moves the image under a reviewer who is correcting it
+            # (edit mode): then the column widens inside the list, the name column gives way.
+            self._note_state_text(text, widen_pane=self._may_move_sash())
 
     # -- the state column's width ------------------------------------------------------------
-    def _note_state_text(self, text: str) -> None:
-        """Widen the state column (soon, once per burst of rows) when ``text`` is its widest yet."""
+    def _note_state_text(self, text: str, widen_pane: bool = True) -> None:
+        """Widen the state column (soon, once per burst of rows) when ``text`` is its widest yet;
+        with ``widen_pane``, the list too (when rows are added, not when one row changes)."""
+        self._widen_pane_ok = self._widen_pane_ok or widen_pane
         width = self._text_widths.get(text)
         if width is None:
             if len(self._text_widths) > 5000:  # failure reasons differ per file: stay bounded
@@ -191,7 +199,9 @@ class FileList(ttk.Frame):
         if needed <= int(self.tree.column("state", "width")):
             return
         self.tree.column("state", width=needed)
-        self._widen_pane(needed + NAME_ROOM * self._unit)
+        if self._widen_pane_ok:
+            self._widen_pane(needed + NAME_ROOM * self._unit)
+        self._widen_pane_ok = False
 
     def _widen_pane(self, tree_width: int, tries: int = 50) -> None:
         """Move the sash so the tree is ``tree_width`` wide, room permitting: the list is the

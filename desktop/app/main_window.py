@@ -205,7 +205,7 @@ class MainWindow:
         body = ttk.PanedWindow(outer, orient="horizontal")
         body.pack(fill="both", expand=True)
         self.body = body
-        self.file_list = FileList(body, on_select=self.select)
+        self.file_list = FileList(body, on_select=self.select, may_move_sash=lambda: not self.edit.active)
         body.add(self.file_list, weight=0)
 
         center = ttk.Frame(body)

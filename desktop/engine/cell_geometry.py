@@ -171,7 +171,8 @@ def upsample_bilinear(src: np.ndarray, rows: Axis, cols: Axis, out: np.ndarray |
 
 def upsample_plain(src: np.ndarray, rows: Axis, cols: Axis, out: np.ndarray | None = None,
                    window: tuple[int, int, int, int] | None = None,
-                   each_block: Callable[[int, int, np.ndarray], None] | None = None) -> np.ndarray:
+                   each_block: Callable[[int, int, np.ndarray], None] | None = None,
+                   block_rows: int | None = None) -> np.ndarray:
     """The same resize as :func:`upsample_bilinear` with every product and sum rounded to float32
     on its own (no fused multiply-add): ``t = s[r, i0] l0 + s[r, i1] l1`` along x, then
     ``t[i0] l0 + t[i1] l1`` along y. Within a few units in the last place of PyTorch's floats,
@@ -180,35 +181,55 @@ def upsample_plain(src: np.ndarray, rows: Axis, cols: Axis, out: np.ndarray | No
 
     Computed in blocks of output rows, in this thread's scratch memory; ``each_block(r0, r1,
     rows)`` is called with each block of the result (rows r0:r1 of the window) while it is still
-    in the caches.
+    in the caches; ``block_rows``: rows per block (default :func:`interpolation_block_rows`).
     """
     y0, y1, x0, x1 = window if window is not None else (0, rows.i0.size, 0, cols.i0.size)
     width = x1 - x0
     ci0, ci1, cl0, cl1 = cols.i0[x0:x1], cols.i1[x0:x1], cols.l0[x0:x1], cols.l1[x0:x1]
-    lo, hi = int(rows.i0[y0]), int(rows.i1[y1 - 1]) + 1  # source rows used (both ascending)
-    part = src[lo:hi]
-    t = _thread_buffer("t", part.shape[0] * width).reshape(part.shape[0], width)
-    t2 = _thread_buffer("t2", part.shape[0] * width).reshape(part.shape[0], width)
-    np.take(part, ci0, axis=1, out=t, mode="clip")
-    np.multiply(t, cl0, out=t)
-    np.take(part, ci1, axis=1, out=t2, mode="clip")
-    np.multiply(t2, cl1, out=t2)
-    np.add(t, t2, out=t)
     if out is None:
         out = np.empty((y1 - y0, width), dtype=F32)
-    step = max(1, _BLOCK_VALUES // max(width, 1))
+    step = block_rows or interpolation_block_rows(width)
     scratch = _thread_buffer("rows", min(step, y1 - y0) * width).reshape(-1, width)
+    l0, l1 = rows.l0[:, None], rows.l1[:, None]
+    # The source rows interpolated along x (``t``): all at once if they fit in the caches, else
+    # block by block, so that a block's rows are still in the caches when the block reads them
+    # (a source row on a block border is then interpolated twice, to the same floats).
+    lo, hi = int(rows.i0[y0]), int(rows.i1[y1 - 1]) + 1  # source rows used (both ascending)
+    whole = (hi - lo) * width <= _BLOCK_VALUES * 4
+    if whole:
+        t = _interpolate_columns(src[lo:hi], ci0, ci1, cl0, cl1)
     for r0 in range(y0, y1, step):
         r1 = min(r0 + step, y1)
         block = out[r0 - y0 : r1 - y0]
+        if not whole:
+            lo, hi = int(rows.i0[r0]), int(rows.i1[r1 - 1]) + 1
+            t = _interpolate_columns(src[lo:hi], ci0, ci1, cl0, cl1)
         np.take(t, rows.i0[r0:r1] - lo, axis=0, out=block, mode="clip")
-        np.multiply(block, rows.l0[r0:r1, None], out=block)
+        np.multiply(block, l0[r0:r1], out=block)
         second = np.take(t, rows.i1[r0:r1] - lo, axis=0, out=scratch[: r1 - r0], mode="clip")
-        np.multiply(second, rows.l1[r0:r1, None], out=second)
+        np.multiply(second, l1[r0:r1], out=second)
         np.add(block, second, out=block)
         if each_block is not None:
             each_block(r0 - y0, r1 - y0, block)
     return out
+
+
+def _interpolate_columns(part: np.ndarray, ci0: np.ndarray, ci1: np.ndarray, cl0: np.ndarray, cl1: np.ndarray
+                         ) -> np.ndarray:
+    """``part[:, ci0] cl0 + part[:, ci1] cl1`` in float32, in this thread's scratch memory."""
+    shape = (part.shape[0], ci0.size)
+    t = _thread_buffer("t", part.shape[0] * ci0.size).reshape(shape)
+    t2 = _thread_buffer("t2", part.shape[0] * ci0.size).reshape(shape)
+    np.take(part, ci0, axis=1, out=t, mode="clip")
+    np.multiply(t, cl0, out=t)
+    np.take(part, ci1, axis=1, out=t2, mode="clip")
+    np.multiply(t2, cl1, out=t2)
+    return np.add(t, t2, out=t)
+
+
+def interpolation_block_rows(width: int) -> int:
+    """The rows per block of :func:`upsample_plain` for a window ``width`` wide."""
+    return max(1, _BLOCK_VALUES // max(width, 1))
 
 
 _local = threading.local()

@@ -48,8 +48,9 @@ decided is kept where it decides something:
   averages tie to a rounding (measured on the full-size model, ``bench/bench_postprocess.py``:
   none of 2.1 million pixels at 1920x1080, 1 of 12.2 million at 12 MP, 8 of 48 million at 48 MP).
 
-Float work on pixels runs on worker threads (NumPy and OpenCV release the GIL): a query's
-upsampling and scoring a few queries ahead of the pasting, which stays in the reference's order.
+Float work on pixels runs on worker threads (NumPy and OpenCV release the GIL): each query's
+upsampling, scoring and pasting in strips of rows, one query after another in the reference's
+order (see ``_postprocess_direct``).
 
 The results are the reference's up to float rounding; the golden parity tests check it.
 """
@@ -58,18 +59,19 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
-from .cell_geometry import Axis, Bands, CellGeometry, upsample_plain
+from .cell_geometry import Axis, Bands, CellGeometry, interpolation_block_rows, upsample_plain
 from .config import ModelConfig
 from .masks import RunMask
-from .postprocess_cells import MARGIN, CellPostprocess, Query, sigmoid_
+from .postprocess_cells import MARGIN, CellPostprocess, Query, sigmoid_, sigmoid_of_negated_
 from .result import Part, Person, mask_bbox
 
 if TYPE_CHECKING:
@@ -81,6 +83,9 @@ MIN_INSTANCE_SCORE = 0.1  # parts need score >= 0.1, persons > 0.1
 # interpolations) rather than with the band gathers (measured with PyTorch: 5.9 ms for a whole
 # 1920x1080 mask against 10 ms with the band gathers, one thread). The choice fixes the floats.
 BANDS_MAX_FRACTION = 0.5
+#: Sum blocks (of :func:`.cell_geometry.interpolation_block_rows`) per block of
+#: :meth:`_Resizer.probabilities`.
+_PROB_BLOCKS = 4
 #: Photos at least this many times the network input's size in each direction go cell by cell
 #: (:mod:`.postprocess_cells`): from there on, most pixels share their cell with others.
 CELLS_MIN_UPSCALE = 2.0
@@ -294,7 +299,8 @@ class _Resizer:
         x0, x1 = int(self.x_reach[0][cols[0]]), int(self.x_reach[1][cols[-1]]) + 1
         return y0, y1, x0, x1
 
-    def probabilities(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray
+    def probabilities(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray,
+                      pool: ThreadPoolExecutor | None = None, strips: int = 1
                       ) -> tuple[np.ndarray, np.ndarray, int, float]:
         """The reference's probabilities of ``low`` resized, inside ``win``, with the logit
         thresholded at 0 (sigmoid where the logit is > 0, else 0), in flat buffer ``out``; where
@@ -303,7 +309,9 @@ class _Resizer:
         The logits are :meth:`upsample`'s; where they are > 0 is the reference's own answer: for
         the two interpolations in plain float32, the plain floats' sign where they are clearly
         away from 0, the reference's exact floats where not. Over most of the image, all of it
-        is done block by block while each block of the resize is in the caches.
+        is done block by block while each block of the resize is in the caches, in ``strips``
+        bands of blocks at once (all but the first on ``pool``): the blocks and the order of
+        their sums are the same whatever the strips, and so are the results.
         """
         y0, y1, x0, x1 = win
         size = (y1 - y0) * (x1 - x0)
@@ -316,21 +324,56 @@ class _Resizer:
             return prob, inside, n_pos, cv2.sumElems(prob.T if prob.flags.f_contiguous else prob)[0]
         width = x1 - x0
         inside = self._scratch("inside", size, np.bool_).reshape(y1 - y0, width)
-        margin = float(np.abs(low).max()) * MARGIN + 1e-30
-        totals = [0.0, 0]
+        margin = np.float32(float(np.abs(low).max()) * MARGIN + 1e-30)
+        sums: dict[int, float] = {}  # per group of ``sum_rows`` rows (by first row), added in row order
+        counts: dict[int, int] = {}
 
         def finish(r0: int, r1: int, block: np.ndarray) -> None:  # while the block is in the caches
-            ins = np.greater(block, 0.0, out=inside[r0:r1])
-            near = cv2.inRange(block, -margin, margin)  # 255 where |value| <= margin (one fast pass)
-            if cv2.countNonZero(near):
+            # ``block`` holds the negated logits -x (see below): inside where -x < 0.
+            shape = block.shape
+            ins = np.less(block, 0.0, out=inside[r0:r1])
+            magnitude = np.abs(block, out=self._block_scratch("magnitude", block.size, np.float32).reshape(shape))
+            near = np.less_equal(magnitude, margin, out=self._block_scratch("near", block.size, np.bool_).reshape(shape))
+            if np.count_nonzero(near):  # |x| <= margin: the sign is the reference's exact float's
                 ys, xs = np.divmod(np.flatnonzero(near), width)
                 ins[ys, xs] = self.geo.exact(low, *self.low_axes, ys + (r0 + y0), xs + x0) > 0
-            np.multiply(sigmoid_(block), ins, out=block)
-            totals[0] += cv2.sumElems(block)[0]
-            totals[1] += int(np.count_nonzero(ins))
+            sigmoid_of_negated_(block)
+            # 0 outside the mask (a region: the masked write runs through whole stretches).
+            outside = np.logical_not(ins, out=self._block_scratch("outside", block.size, np.bool_).reshape(shape))
+            np.copyto(block, 0.0, where=outside)
+            for k in range(0, block.shape[0], sum_rows):  # sums by the same rows whatever the blocks
+                sums[r0 + k] = cv2.sumElems(block[k : k + sum_rows])[0]
+            counts[r0] = int(np.count_nonzero(ins))
 
-        prob = self._interpolate(low, win, out[:size].reshape(y1 - y0, width), finish)
-        return prob, inside, int(totals[1]), float(totals[0])
+        rh, rw = self.resized_hw
+        # Only the crop of the padded input is used; negated (exactly: -(a b + c d) == (-a) b +
+        # (-c) d in float32), so that the sigmoid's exp(-x) needs no pass of its own.
+        padded = upsample_plain(low, *self.low_axes, out=self._scratch("padded", rh * rw).reshape(rh, rw),
+                                window=(0, rh, 0, rw))
+        np.negative(padded, out=padded)
+        prob = out[:size].reshape(y1 - y0, width)
+        # Blocks of 256K values (1 MB, still in the caches): each costs some twenty calls, each
+        # handing the GIL over; in blocks of 64K values two threads were slower than one (1.49 s
+        # against 1.28 s at 1920x1080, 2 cores). The sums are still taken by 64K values, so the
+        # floats are those of 64K blocks.
+        sum_rows = interpolation_block_rows(width)
+        step = _PROB_BLOCKS * sum_rows
+        blocks = -(-(y1 - y0) // step)
+        parts = max(1, min(strips if pool is not None else 1, blocks))
+        bounds = [y0 + (blocks * k // parts) * step for k in range(parts)] + [y1]
+
+        def strip(a: int, b: int) -> None:
+            upsample_plain(padded, self.geo.rows, self.geo.cols, out=prob[a - y0 : b - y0], window=(a, b, x0, x1),
+                           each_block=lambda r0, r1, block: finish(r0 + a - y0, r1 + a - y0, block), block_rows=step)
+
+        others = [pool.submit(strip, a, b) for a, b in zip(bounds[1:-1], bounds[2:], strict=True)] if pool else []
+        strip(bounds[0], bounds[1])
+        for future in others:
+            future.result()
+        total = 0.0
+        for r0 in sorted(sums):
+            total += sums[r0]
+        return prob, inside, sum(counts.values()), total
 
     def upsample(self, low: np.ndarray, win: tuple[int, int, int, int], out: np.ndarray | None = None) -> np.ndarray:
         """The resized ``low`` inside ``win``: from the bands (the reference's floats, bit for bit),
@@ -384,6 +427,14 @@ class _Resizer:
         padded = upsample_plain(low, *self.low_axes, out=self._scratch("padded", rh * rw).reshape(rh, rw),
                                 window=(0, rh, 0, rw))
         return upsample_plain(padded, self.geo.rows, self.geo.cols, out=out, window=win, each_block=each_block)
+
+    def _block_scratch(self, name: str, size: int, dtype: type) -> np.ndarray:
+        """A flat scratch buffer of this thread for one block (grown as needed, never larger)."""
+        buffers = self.local.__dict__.setdefault("blocks", {})
+        buf = buffers.get(name)
+        if buf is None or buf.size < size:
+            buf = buffers[name] = np.empty(size, dtype=dtype)
+        return buf[:size]
 
     def _scratch(self, name: str, size: int, dtype: type = np.float32) -> np.ndarray:
         """A flat scratch buffer of this thread, reusing the memory of earlier calls (fresh memory
@@ -560,91 +611,96 @@ def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Ins
     """A photo about the network input's size: every query upsampled over its window (full-size
     scratch buffers, a few MB here). Sets scores, masks, boxes and areas; returns the label map.
 
-    Upsampling and scoring a query (most of the float work) runs on worker threads, a few
-    queries ahead, while this thread pastes the queries already scored in the reference's
-    order; NumPy releases the GIL in every pass over the pixels."""
+    Queries are scored and pasted one after another, in the reference's order; each query's
+    upsampling and scoring (most of the float work), and its pasting, run in ``workers`` strips
+    of rows at once. Whole queries on separate threads gained nothing here (2 cores): the
+    hundreds of calls per query each hand the GIL over, and a third thread (the pasting)
+    competed with the two scoring ones; strips of large blocks keep both cores on one query."""
     h, w = resizer.image_hw
-    pool = _Buffers(h * w)
+    # Worker threads for the strips of each query's blocks (and of its pasting): NumPy and
+    # OpenCV release the GIL in every pass over the pixels.
+    with ThreadPoolExecutor(workers - 1, thread_name_prefix="postprocess") if workers > 1 else nullcontext() as strip_pool:
+        pool = _Buffers(h * w)
 
-    def score_query(q: int) -> np.ndarray:
-        """Upsample query q once: the scores of all its instances, the masks of those kept, and
-        its probability inside the window (0 outside the mask), in a buffer of ``pool``."""
-        y0, y1, x0, x1 = windows[q]
-        prob, inside, n_pos, prob_sum = resizer.probabilities(masks[q], windows[q], pool.take())
-        score = mask_score(prob_sum, n_pos)
-        bbox = None
-        for inst in by_query[q]:
-            inst.score = inst.class_score * score
-            if kept(inst.label, inst.score):
-                if bbox is None:
-                    bbox = _window_bbox(inside, y0, x0)
-                inst.mask = RunMask.from_crop(inside, x0, y0, (h, w))
-                inst.bbox, inst.area = bbox, n_pos
-        return prob
+        def score_query(q: int) -> np.ndarray:
+            """Upsample query q once: the scores of all its instances, the masks of those kept, and
+            its probability inside the window (0 outside the mask), in a buffer of ``pool``."""
+            y0, y1, x0, x1 = windows[q]
+            prob, inside, n_pos, prob_sum = resizer.probabilities(masks[q], windows[q], pool.take(), strip_pool, workers)
+            score = mask_score(prob_sum, n_pos)
+            bbox = None
+            for inst in by_query[q]:
+                inst.score = inst.class_score * score
+                if kept(inst.label, inst.score):
+                    if bbox is None:
+                        bbox = _window_bbox(inside, y0, x0)
+                    inst.mask = RunMask.from_crop(inside, x0, y0, (h, w))
+                    inst.bbox, inst.area = bbox, n_pos
+            return prob
 
-    # The order in which queries are first needed (a query's first instance, lowest class).
-    labels_in_order = sorted({i.label for i in candidates})
-    order: list[int] = []
-    for label in labels_in_order:
-        for inst in candidates:
-            if inst.label == label and windows[inst.query] is not None and inst.query not in order:
-                order.append(inst.query)
-    probs = _ahead(score_query, order, workers)
+        # The order in which queries are first needed (a query's first instance, lowest class).
+        labels_in_order = sorted({i.label for i in candidates})
+        order: list[int] = []
+        for label in labels_in_order:
+            for inst in candidates:
+                if inst.label == label and windows[inst.query] is not None and inst.query not in order:
+                    order.append(inst.query)
+        probs = (score_query(q) for q in order)
 
-    # A query pasted in a later class than the one it was scored in keeps its buffer until then.
-    saved: dict[int, tuple[np.ndarray, list[int]]] = {}  # query -> (prob, [uses left])
-    hit_buf = np.empty(h * w, dtype=bool)
-    flip_buf = np.empty(h * w, dtype=np.uint8)
+        # A query pasted in a later class than the one it was scored in keeps its buffer until then.
+        saved: dict[int, tuple[np.ndarray, list[int]]] = {}  # query -> (prob, [uses left])
+        hit_buf = np.empty(h * w, dtype=bool)
 
-    # Class by class (so only one class's paste buffers are in use at a time), in id order: the
-    # argmax over class channels, with channels never pasted at 0 and ties to the lower id
-    # (as torch.argmax does), is a running maximum with a strict comparison.
-    best = np.zeros((h, w), dtype=np.float32)
-    labels = np.zeros((h, w), dtype=np.uint8)
-    total = np.zeros((h, w), dtype=np.float32)  # zero outside the class being pasted
-    count = np.zeros((h, w), dtype=np.uint8)
-    scored: set[int] = set()
-    for label in labels_in_order:
-        pasted_box = None  # (y0, y1, x0, x1) around this class's pasted windows
-        for inst in (i for i in candidates if i.label == label):
-            q = inst.query
-            win = windows[q]
-            if win is None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
-                continue
-            if q not in scored:  # the query's first instance (lowest class)
-                scored.add(q)
-                prob = next(probs)
-                uses = sum(1 for i in by_query[q] if i is not inst and pasted(i.label, i.score))
-                if uses:
-                    saved[q] = (prob, [uses])
-                last_use = not uses
-            elif pasted(inst.label, inst.score):
-                prob, left = saved[q]
-                left[0] -= 1
-                last_use = left[0] == 0
+        # Class by class (so only one class's paste buffers are in use at a time), in id order: the
+        # argmax over class channels, with channels never pasted at 0 and ties to the lower id
+        # (as torch.argmax does), is a running maximum with a strict comparison.
+        best = np.zeros((h, w), dtype=np.float32)
+        labels = np.zeros((h, w), dtype=np.uint8)
+        total = np.zeros((h, w), dtype=np.float32)  # zero outside the class being pasted
+        count = np.zeros((h, w), dtype=np.uint8)
+        scored: set[int] = set()
+        for label in labels_in_order:
+            pasted_box = None  # (y0, y1, x0, x1) around this class's pasted windows
+            for inst in (i for i in candidates if i.label == label):
+                q = inst.query
+                win = windows[q]
+                if win is None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
+                    continue
+                if q not in scored:  # the query's first instance (lowest class)
+                    scored.add(q)
+                    prob = next(probs)
+                    uses = sum(1 for i in by_query[q] if i is not inst and pasted(i.label, i.score))
+                    if uses:
+                        saved[q] = (prob, [uses])
+                    last_use = not uses
+                elif pasted(inst.label, inst.score):
+                    prob, left = saved[q]
+                    left[0] -= 1
+                    last_use = left[0] == 0
+                    if last_use:
+                        del saved[q]
+                else:
+                    continue
+                if pasted(inst.label, inst.score):
+                    win_slice = np.s_[win[0] : win[1], win[2] : win[3]]
+                    _paste_strips(prob, np.float32(inst.score), count[win_slice], total[win_slice], last_use,
+                                  strip_pool, workers)
+                    pasted_box = win if pasted_box is None else _union(pasted_box, win)
                 if last_use:
-                    del saved[q]
-            else:
-                continue
-            if pasted(inst.label, inst.score):
-                win_slice = np.s_[win[0] : win[1], win[2] : win[3]]
-                _paste(prob, np.float32(inst.score), count[win_slice], total[win_slice], in_place=last_use)
-                pasted_box = win if pasted_box is None else _union(pasted_box, win)
-            if last_use:
-                pool.give(prob)
-        if pasted_box is not None:
-            # Outside the box the average is 0, which never beats ``best`` (>= 0).
-            box = np.s_[pasted_box[0] : pasted_box[1], pasted_box[2] : pasted_box[3]]
-            np.maximum(count[box], 1, out=count[box])
-            avg = np.divide(total[box], count[box], out=total[box])
-            better = np.greater(avg, best[box], out=hit_buf[: avg.size].reshape(avg.shape))
-            np.maximum(best[box], avg, out=best[box])  # where(better, avg, best)
-            _set_where(labels[box], label, better, flip_buf)
-            total[box] = 0
-            count[box] = 0
-    for _ in probs:  # none left: the workers are done
-        pass
-    return labels
+                    pool.give(prob)
+            if pasted_box is not None:
+                # Outside the box the average is 0, which never beats ``best`` (>= 0).
+                box = np.s_[pasted_box[0] : pasted_box[1], pasted_box[2] : pasted_box[3]]
+                np.maximum(count[box], 1, out=count[box])
+                avg = np.divide(total[box], count[box], out=total[box])
+                better = np.greater(avg, best[box], out=hit_buf[: avg.size].reshape(avg.shape))
+                np.maximum(best[box], avg, out=best[box])  # where(better, avg, best)
+                np.copyto(labels[box], np.uint8(label), where=better)  # regions: runs through stretches
+                total[box] = 0
+                count[box] = 0
+        for _ in probs:  # none left: the workers are done
+            pass
+        return labels
 
 
 #: Values per block in :func:`_paste` (its scratch stays in the caches).
@@ -654,9 +710,10 @@ _PASTE_BLOCK = 1 << 16
 def _paste(prob: np.ndarray, score: np.float32, count: np.ndarray, total: np.ndarray, *, in_place: bool) -> None:
     """Paste ``prob * score`` into a class channel where it is > 0.5: ``count`` += 1 and
     ``total`` += the value there (``count``, ``total``: the window's part of the class's
-    full-size arrays). Dense passes (masked writes are slow on scattered masks), block by block
-    in ``prob``'s memory order so the products and hits stay in the caches; ``in_place``: the
-    products may overwrite ``prob``."""
+    full-size arrays). Block by block in ``prob``'s memory order so the products and hits stay
+    in the caches; ``in_place``: the products may overwrite ``prob``. The hits are regions (a
+    smooth probability above a level), where NumPy's masked add runs through whole stretches at
+    a time: cheaper than zeroing the misses and adding everything."""
     column_major = prob.ndim == 2 and not prob.flags.c_contiguous
     if column_major:  # blocks of columns
         prob, count, total = prob.T, count.T, total.T
@@ -669,8 +726,24 @@ def _paste(prob: np.ndarray, score: np.float32, count: np.ndarray, total: np.nda
         product = np.multiply(prob[r0:r1], score, out=prob[r0:r1] if in_place else scratch[: r1 - r0])
         hit = np.greater(product, 0.5, out=hits[: r1 - r0])
         np.add(count[r0:r1], hit.view(np.uint8), out=count[r0:r1])
-        np.multiply(product, hit, out=product)  # the value where > 0.5, else 0
-        np.add(total[r0:r1], product, out=total[r0:r1])
+        np.add(total[r0:r1], product, out=total[r0:r1], where=hit)  # the value where > 0.5
+
+
+def _paste_strips(prob: np.ndarray, score: np.float32, count: np.ndarray, total: np.ndarray, in_place: bool,
+                  pool: ThreadPoolExecutor | None, strips: int) -> None:
+    """:func:`_paste` in ``strips`` bands of ``prob``'s memory order at once, all but the first on
+    ``pool`` (each pixel gets the same operations, whatever the bands)."""
+    if pool is None or strips <= 1:
+        _paste(prob, score, count, total, in_place=in_place)
+        return
+    axis = 0 if prob.flags.c_contiguous else 1
+    n = prob.shape[axis]
+    bounds = [n * k // strips for k in range(strips + 1)]
+    parts = [np.s_[a:b] if axis == 0 else np.s_[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    others = [pool.submit(_paste, prob[p], score, count[p], total[p], in_place=in_place) for p in parts[1:]]
+    _paste(prob[parts[0]], score, count[parts[0]], total[parts[0]], in_place=in_place)
+    for future in others:
+        future.result()
 
 
 class _Buffers:
@@ -696,28 +769,6 @@ class _Buffers:
                 self.free.append(base)
 
 
-def _ahead(fn: Callable[[int], np.ndarray], items: list[int], workers: int) -> Iterator[np.ndarray]:
-    """``fn(item)`` for every item, results in order, computed on ``workers`` threads at most
-    ``workers + 1`` items ahead of the consumer (each result holds a full-size buffer)."""
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            yield fn(item)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="postprocess") as pool:
-        pending: list[Future] = []
-        it = iter(items)
-        for item in it:
-            pending.append(pool.submit(fn, item))
-            if len(pending) > workers:
-                break
-        while pending:
-            result = pending.pop(0).result()
-            nxt = next(it, None)
-            if nxt is not None:
-                pending.append(pool.submit(fn, nxt))
-            yield result
-
-
 def _window_bbox(inside: np.ndarray, y0: int, x0: int) -> tuple[int, int, int, int]:
     """``mask_bbox`` of a mask that is ``inside`` from (y0, x0) on and empty elsewhere; without a
     scan when ``inside`` touches all four sides of its window (the usual large mask)."""
@@ -726,14 +777,6 @@ def _window_bbox(inside: np.ndarray, y0: int, x0: int) -> tuple[int, int, int, i
         return (x0, y0, cols, rows)
     bx, by, bw, bh = mask_bbox(inside)
     return (bx + x0, by + y0, bw, bh) if bw else (0, 0, 0, 0)
-
-
-def _set_where(a: np.ndarray, value: int, where: np.ndarray, scratch: np.ndarray) -> None:
-    """``a[where] = value`` for uint8 ``a`` as three dense bitwise passes, a ^ ((a ^ value) &
-    (0 - where)) (``scratch``: a flat uint8 buffer; ``where`` is overwritten)."""
-    flip = np.bitwise_xor(a, np.uint8(value), out=scratch[: a.size].reshape(a.shape))
-    np.bitwise_and(flip, np.negative(where.view(np.uint8), out=where.view(np.uint8)), out=flip)
-    np.bitwise_xor(a, flip, out=a)
 
 
 def _union(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

@@ -49,7 +49,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .postprocess import _resize_entries
+from .postprocess import _composed_band
 
 __all__ = ["ConfidenceMaps", "ConfidenceProvider", "confidence_of", "to_uint8"]
 
@@ -91,35 +91,9 @@ class _Band:
 
     @classmethod
     def of(cls, low: int, padded: int, resized: int, full: int) -> _Band:
-        """The same weights as the post-processing's bands (see ``_composed_band`` there):
-        float64 products of the two factors' entries, summed per column, cast to float32."""
-        a, b, u, t = (e[:resized] for e in _resize_entries(low, padded))
-        i0, i1, v0, v1 = _resize_entries(resized, full)
-        cols = np.stack([a[i0], b[i0], a[i1], b[i1]], axis=1)
-
-        def s(k: np.ndarray) -> np.ndarray:
-            return (np.where(cols == a[k][:, None], u[k][:, None], 0.0)
-                    + np.where(cols == b[k][:, None], t[k][:, None], 0.0))
-
-        values = v0[:, None] * s(i0) + v1[:, None] * s(i1)
-        order = np.argsort(cols, axis=1, kind="stable")
-        cols, values = np.take_along_axis(cols, order, 1), np.take_along_axis(values, order, 1)
-        valid = values != 0
-        valid[:, 1:] &= cols[:, 1:] != cols[:, :-1]
-        pos = np.cumsum(valid, axis=1) - 1
-        k = int(valid.sum(1).max())
-        rows, slots = np.nonzero(valid)
-        idx = np.zeros((full, k), dtype=np.int64)
-        w = np.zeros((full, k), dtype=np.float32)
-        idx[rows, pos[rows, slots]] = cols[rows, slots]
-        w[rows, pos[rows, slots]] = values[rows, slots]
-        last = idx[np.arange(full), valid.sum(1) - 1]
-        idx = np.where(np.arange(k) < valid.sum(1)[:, None], idx, last[:, None])
-        lo = np.full(low, full, dtype=np.int64)
-        hi = np.full(low, -1, dtype=np.int64)
-        np.minimum.at(lo, cols[rows, slots], rows)
-        np.maximum.at(hi, cols[rows, slots], rows)
-        lo[hi < 0], hi[hi < 0] = 0, full - 1
+        """The post-processing's own bands (``_composed_band``): the same weights, so the same
+        semantic scores the label map is made from."""
+        idx, w, (lo, hi) = _composed_band(low, padded, resized, full)
         return cls(idx.astype(np.int32), w, lo, hi)
 
     @property

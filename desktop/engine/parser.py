@@ -55,19 +55,6 @@ def _torch_version() -> str:
     return torch_version()
 
 
-def _postprocess_inputs(logits: np.ndarray, masks: np.ndarray) -> tuple:
-    """The network's outputs as post-processing takes them. Transitional: while
-    ``postprocess`` is still written in torch (it imports torch itself), the arrays are wrapped
-    with ``torch.from_numpy`` (no copy); once it takes NumPy arrays this returns them as they are.
-    Remove when ``postprocess`` no longer imports torch."""
-    from . import postprocess as module  # noqa: PLC0415 - imported at the top already
-
-    torch = getattr(module, "torch", None)
-    if torch is not None and isinstance(logits, np.ndarray):
-        return torch.from_numpy(logits), torch.from_numpy(masks)
-    return logits, masks
-
-
 def _palette_for(num: int) -> np.ndarray:
     from ..resources import palette
 
@@ -368,7 +355,8 @@ class HumanParser:
             raise ValueError("finish() needs the network's outputs: call the function start_network() returned")
         (logits, masks), pending.outputs = pending.outputs, None
         t0 = time.perf_counter()
-        parsed: Parsed = postprocess(*_postprocess_inputs(logits, masks), pending.prepared, self.cfg)
+        threads = int(self.info.get("threads", 0) or 0) or None  # --threads, as the network got
+        parsed: Parsed = postprocess(logits, masks, pending.prepared, self.cfg, threads=threads)
         confidence = confidence_of(masks, parsed, pending.prepared, self.cfg)  # maps computed on demand
         timings = {**pending.timings, "postprocess": time.perf_counter() - t0}
         timings["total"] = timings["preprocess"] + timings["forward"] + timings["postprocess"]

@@ -17,8 +17,9 @@ from desktop.resources import default_class_names, palette
 FIGURE = ((2, 0.00, 0.10), (13, 0.10, 0.22), (5, 0.22, 0.55), (9, 0.55, 0.92), (18, 0.92, 1.00))
 
 
-def group_result(h: int, w: int, persons: int = 12) -> ParsingResult:
-    """``persons`` figures in a row across an (h, w) photo; person 1 scores highest."""
+def group_result(h: int, w: int, persons: int = 12, model: dict | None = None) -> ParsingResult:
+    """``persons`` figures in a row across an (h, w) photo; person 1 scores highest; ``model``:
+    the ``model`` section (default: a made-up model's)."""
     names = default_class_names()
     labels = np.zeros((h, w), np.uint8)
     person_list: list[Person] = []
@@ -41,7 +42,7 @@ def group_result(h: int, w: int, persons: int = 12) -> ParsingResult:
         person_list.append(Person(p + 1, round(0.99 - 0.02 * p, 2), figure, mask_bbox(figure), int(figure.sum()),
                                   tuple(ids)))
     return ParsingResult(labels, person_list, part_list, names, palette().copy(), timings={"total": 0.1},
-                         model={"name": "group"}, notes=[])
+                         model=dict(model or {"name": "group"}), notes=[])
 
 
 class GroupParser:
@@ -57,4 +58,5 @@ class GroupParser:
 
     def parse(self, rgb, *, notes=None):
         self.inner.parse(rgb, notes=notes)
-        return group_result(rgb.shape[0], rgb.shape[1], self.persons)
+        # As made by the loaded model (else the window would flag it as another model's result).
+        return group_result(rgb.shape[0], rgb.shape[1], self.persons, model=self.inner.info)

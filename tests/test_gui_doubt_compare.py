@@ -355,8 +355,13 @@ def test_the_models_own_confidence_in_the_doubt_view_and_the_relabel_menu(make_w
     assert result.confidence is not None
     win.doubt.show_mode()
     cv.redraw()
-    wait_for(win.root, lambda: win.doubt._view_mask is not None, 30, "the uncertain pixels")
-    cv.redraw()
+
+    def current() -> bool:  # the mask of the sample on screen (the list may widen once, resizing the view)
+        cv.redraw()
+        key = (id(result), cv._sample_cache[0].key)
+        return win.doubt._view_mask is not None and win.doubt._view_key == key
+
+    wait_for(win.root, current, 30, "the uncertain pixels")
     sample = cv._sample_cache[0]
     labels = result.labels.take(sample.ys, axis=0).take(sample.xs, axis=1)
     expected = uncertain_mask(labels, result.score_map.take(sample.ys, 0).take(sample.xs, 1),

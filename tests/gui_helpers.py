@@ -70,6 +70,34 @@ def xvfb_display():
         proc.kill()
 
 
+@pytest.fixture
+def gui_env(xvfb_display, tmp_path, monkeypatch):
+    """A window test's own settings, logs and review workspaces (so no test sees another's
+    verdicts), and errors logged instead of shown in dialogs."""
+    monkeypatch.setenv("M2FP_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("M2FP_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("M2FP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("M2FP_NO_ERROR_DIALOGS", "1")
+    return tmp_path
+
+
+def close_window(win) -> None:
+    """Close a test's main window for good: its export dialog, the window, its threads."""
+    import gc
+    import tkinter as tk
+
+    try:
+        if win.export_dialog is not None and win.export_dialog.winfo_exists():
+            win.export_dialog.destroy()
+        win.close(force=True)
+    except tk.TclError:
+        pass
+    for thread in (win.worker, win.export_job, win.scan_job, win.photo_loader):
+        if thread is not None:
+            thread.join(10)
+    gc.collect()
+
+
 def pump(root, seconds: float = 0.0) -> None:
     """Process Tk events for ``seconds`` (at least once)."""
     end = time.monotonic() + seconds

@@ -15,13 +15,12 @@ size and at 1024x640; the sort box is wide enough for its longest choice.
 
 from __future__ import annotations
 
-import gc
 import tkinter as tk
 import tkinter.font as tkfont
 from pathlib import Path
 
 import pytest
-from gui_helpers import pump, screenshot, tiny_factory, wait_for, xvfb_display  # noqa: F401 - fixture
+from gui_helpers import close_window, gui_env, pump, screenshot, tiny_factory, wait_for, xvfb_display  # noqa: F401 - fixture
 
 from desktop import APP_NAME, i18n
 from desktop.app.session import State
@@ -36,13 +35,6 @@ COMMANDS = ("ask_open_files", "ask_open_folder", "open_export_dialog", "close", 
             "cancel_parsing", "show_model_dialog", "show_shortcuts", "show_about", "go")
 
 
-@pytest.fixture
-def gui_env(xvfb_display, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("M2FP_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("M2FP_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("M2FP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("M2FP_NO_ERROR_DIALOGS", "1")
-    return tmp_path
 
 
 @pytest.fixture(params=["en", "zh_CN"])
@@ -59,17 +51,6 @@ def language(request, monkeypatch, tmp_path_factory):
     i18n.set_language(i18n.ENGLISH)
 
 
-def _close(win) -> None:
-    try:
-        if win.export_dialog is not None and win.export_dialog.winfo_exists():
-            win.export_dialog.destroy()
-        win.close(force=True)
-    except tk.TclError:
-        pass
-    for thread in (win.worker, win.export_job, win.scan_job, win.photo_loader):
-        if thread is not None:
-            thread.join(10)
-    gc.collect()
 
 
 def _entries(menu: tk.Menu) -> dict[str, int]:
@@ -86,7 +67,7 @@ def _cascade(menubar: tk.Menu, label: str) -> tk.Menu:
 # --------------------------------------------------------------------------- menus and keys
 
 @pytest.mark.gui
-def test_menus_and_keys_fire_their_commands(gui_env, language, monkeypatch, tiny_model_dir):
+def test_menus_and_keys_fire_their_commands(gui_env, language, monkeypatch, tiny_model_dir):  # noqa: F811
     from desktop.app import create_root, menu_bar
     from desktop.app.main_window import MainWindow
 
@@ -223,7 +204,7 @@ def test_menus_and_keys_fire_their_commands(gui_env, language, monkeypatch, tiny
         pump(root, 0.02)
         assert calls == [("ask_open_files",)]
     finally:
-        _close(win)
+        close_window(win)
 
 
 # --------------------------------------------------------------------------- the list's columns
@@ -289,7 +270,7 @@ def _state_problems(win, whole_failures: bool) -> list[str]:
 @pytest.mark.gui
 @pytest.mark.slow
 @pytest.mark.parametrize("size", ["1440x900", "1024x640"])
-def test_list_shows_state_and_sort_text_whole(size, gui_env, language, tiny_model_dir, golden_images):
+def test_list_shows_state_and_sort_text_whole(size, gui_env, language, tiny_model_dir, golden_images):  # noqa: F811
     from desktop.app import create_root
     from desktop.app.list_view import SORTS
     from desktop.app.main_window import MainWindow
@@ -335,7 +316,7 @@ def test_list_shows_state_and_sort_text_whole(size, gui_env, language, tiny_mode
             _menu_screenshots(win, tag.replace("-list-", "-menus-"))
         problems += _state_problems(win, size == "1440x900")  # the order changed, the columns did not
     finally:
-        _close(win)
+        close_window(win)
     assert not problems, "\n".join(problems)
 
 

@@ -9,8 +9,9 @@ import tkinter as tk
 
 import numpy as np
 import pytest
-from gui_helpers import (
+from gui_helpers import (  # noqa: F401 - gui_env, xvfb_display: fixtures
     SlowParser,
+    gui_env,
     make_image_folder,
     pump,
     screenshot,
@@ -28,18 +29,10 @@ from desktop.output_layout import OUTPUT_MARKER
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def gui_env(xvfb_display, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("M2FP_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("M2FP_LOG_DIR", str(tmp_path / "logs"))
-    # The review workspaces of the folders a test opens: its own, so no test sees another's verdicts.
-    monkeypatch.setenv("M2FP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("M2FP_NO_ERROR_DIALOGS", "1")
-    return tmp_path
 
 
 @pytest.fixture
-def make_window(gui_env, tiny_model_dir):
+def make_window(gui_env, tiny_model_dir):  # noqa: F811
     from desktop.app import create_root
     from desktop.app.main_window import MainWindow
 
@@ -457,7 +450,7 @@ def test_window_answers_events_while_a_parse_runs(make_window, tmp_path, golden_
     wait_for(root, lambda: finished(win), 120, "the batch")
 
 
-def test_settings_persist_across_runs(make_window, gui_env):
+def test_settings_persist_across_runs(make_window, gui_env):  # noqa: F811
     win = make_window()
     win.set_opacity(0.8)
     win.set_view_mode("labels")
@@ -486,7 +479,7 @@ def test_settings_persist_across_runs(make_window, gui_env):
     assert win2.canvas_view.opacity == pytest.approx(0.8)
 
 
-def test_broken_settings_file_falls_back_to_defaults(make_window, gui_env, tiny_model_dir):
+def test_broken_settings_file_falls_back_to_defaults(make_window, gui_env, tiny_model_dir):  # noqa: F811
     path = settings_path()
     path.parent.mkdir(parents=True)
     path.write_text("{ this is not json", encoding="utf-8")
@@ -508,7 +501,7 @@ def test_broken_settings_file_falls_back_to_defaults(make_window, gui_env, tiny_
     assert "Model ready" in text and "reset to their defaults" in text
 
 
-def test_missing_model_dialog_then_choose_folder(make_window, gui_env, tiny_model_dir):
+def test_missing_model_dialog_then_choose_folder(make_window, gui_env, tiny_model_dir):  # noqa: F811
     from desktop.engine import ModelNotFoundError
 
     real = tiny_factory()
@@ -531,7 +524,7 @@ def test_missing_model_dialog_then_choose_folder(make_window, gui_env, tiny_mode
     assert json.loads(settings_path().read_text())["model_dir"] == str(tiny_model_dir)
 
 
-def test_model_dialog_download_progress_and_cancel(gui_env, tmp_path):
+def test_model_dialog_download_progress_and_cancel(gui_env, tmp_path):  # noqa: F811
     from desktop.app import create_root
     from desktop.app.model_dialog import ModelDialog
     from desktop.engine import CancelledError

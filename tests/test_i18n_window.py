@@ -13,7 +13,6 @@ Screenshots land in artifacts/screenshots/ (zh-*.png, en-window.png) to be looke
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from tkinter import ttk
 
 import pytest
-from gui_helpers import pump, screenshot, tiny_factory, wait_for, xvfb_display  # noqa: F401 - fixture
+from gui_helpers import close_window, gui_env, pump, screenshot, tiny_factory, wait_for, xvfb_display  # noqa: F401 - fixture
 from pseudo_locale import ROOT, find_unmarked, pseudo_locale, pseudo_mo, unmarked
 
 from desktop import APP_NAME, __version__, i18n
@@ -32,26 +31,8 @@ from desktop.app.settings import Settings
 PO = ROOT / "desktop" / "locale" / "zh_CN" / "LC_MESSAGES" / "m2fp.po"
 
 
-@pytest.fixture
-def gui_env(xvfb_display, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("M2FP_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("M2FP_LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("M2FP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("M2FP_NO_ERROR_DIALOGS", "1")
-    return tmp_path
 
 
-def _close(win) -> None:
-    try:
-        if win.export_dialog is not None and win.export_dialog.winfo_exists():
-            win.export_dialog.destroy()
-        win.close(force=True)
-    except tk.TclError:
-        pass
-    for thread in (win.worker, win.export_job, win.scan_job, win.photo_loader):
-        if thread is not None:
-            thread.join(10)
-    gc.collect()
 
 
 def _open_window(tiny_model_dir, folder: Path, size: str = "1024x640"):
@@ -90,7 +71,7 @@ def _photo_folder(tmp_path: Path, golden_images) -> Path:
 # --------------------------------------------------------------------------- pseudo-locale: the main window
 
 @pytest.mark.gui
-def test_main_window_and_export_dialog_show_only_translated_text(gui_env, tiny_model_dir, golden_images):
+def test_main_window_and_export_dialog_show_only_translated_text(gui_env, tiny_model_dir, golden_images):  # noqa: F811
     folder = _photo_folder(gui_env, golden_images)
     with pseudo_locale():
         win = _open_window(tiny_model_dir, folder)
@@ -109,7 +90,7 @@ def test_main_window_and_export_dialog_show_only_translated_text(gui_env, tiny_m
                                  str(win.file_list.tree.heading("#0", "text")),
                                  str(win.export_dialog.export_button.cget("text")))}
         finally:
-            _close(win)
+            close_window(win)
     assert texts == {"⟦Parse⟧", "⟦File⟧", "⟦Export⟧"}, texts
     assert not problems, "text that did not go through gettext:\n" + "\n".join(problems)
 
@@ -285,7 +266,7 @@ def _headings_clipped(tree: ttk.Treeview) -> list[str]:
 
 @pytest.mark.gui
 @pytest.mark.parametrize(("language", "size"), [("zh_CN", "1024x640"), ("zh_CN", "1440x900"), ("en", "1024x640")])
-def test_the_window_in_chinese_clips_nothing(language, size, gui_env, tiny_model_dir, golden_images, monkeypatch,
+def test_the_window_in_chinese_clips_nothing(language, size, gui_env, tiny_model_dir, golden_images, monkeypatch,  # noqa: F811
                                              tmp_path_factory):
     from test_i18n import _catalogs
 
@@ -309,7 +290,7 @@ def test_the_window_in_chinese_clips_nothing(language, size, gui_env, tiny_model
                 assert win.buttons["parse"].cget("text") == "解析"
             problems += _clipped(win.export_dialog) + _headings_clipped(win.file_list.tree)
         finally:
-            _close(win)
+            close_window(win)
     finally:
         i18n.set_language(i18n.ENGLISH)
     assert not problems, "\n".join(problems)

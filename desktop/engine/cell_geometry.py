@@ -300,11 +300,21 @@ class CellGeometry:
 
     def plain(self, p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """:func:`upsample_plain` ``(p, image_hw)`` at pixels (ys, xs), bit for bit."""
+        return _plain_at(p, self.rows, self.cols, ys, xs)
+
+    def plain_in_cells(self, low: np.ndarray, low_rows: Axis, low_cols: Axis, ci: np.ndarray, cj: np.ndarray,
+                       cell: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """:meth:`plain` of the resized grid ``upsample_plain(low, low_rows, low_cols)`` (cropped),
+        at pixels (ys, xs) of cells (ci, cj) (pixel k lies in cell ``cell[k]``), bit for bit,
+        without computing the grid: the cells' four corner values from ``low``, then the pixels.
+        For scattered cells, far cheaper than the whole grid."""
         r, c = self.rows, self.cols
-        yi0, yi1, xi0, xi1 = r.i0[ys], r.i1[ys], c.i0[xs], c.i1[xs]
+        gy = np.stack([ci, r.i1[r.first[ci]]])  # the grid rows and columns the cells draw on
+        gx = np.stack([cj, c.i1[c.first[cj]]])
+        p = _plain_at(low, low_rows, low_cols, gy[:, None], gx[None, :])[:, :, cell]  # (2, 2, pixels)
         x0, x1 = c.l0[xs], c.l1[xs]
-        t0 = p[yi0, xi0] * x0 + p[yi0, xi1] * x1
-        t1 = p[yi1, xi0] * x0 + p[yi1, xi1] * x1
+        t0 = p[0, 0] * x0 + p[0, 1] * x1
+        t1 = p[1, 0] * x0 + p[1, 1] * x1
         return t0 * r.l0[ys] + t1 * r.l1[ys]
 
     def exact(self, low: np.ndarray, low_rows: Axis, low_cols: Axis, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -320,6 +330,16 @@ class CellGeometry:
         t0 = fma32(p[0, 0], x0, p[0, 1] * x1)
         t1 = fma32(p[1, 0], x0, p[1, 1] * x1)
         return fma32(t0, r.l0[ys], t1 * r.l1[ys])
+
+
+def _plain_at(p: np.ndarray, r: Axis, c: Axis, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """:func:`upsample_plain` of ``p`` (axes ``r``, ``c``) at output pixels (ys, xs): the same
+    float32 products and sums, in the same order, so the same floats."""
+    yi0, yi1, xi0, xi1 = r.i0[ys], r.i1[ys], c.i0[xs], c.i1[xs]
+    x0, x1 = c.l0[xs], c.l1[xs]
+    t0 = p[yi0, xi0] * x0 + p[yi0, xi1] * x1
+    t1 = p[yi1, xi0] * x0 + p[yi1, xi1] * x1
+    return t0 * r.l0[ys] + t1 * r.l1[ys]
 
 
 def _fused_at(p: np.ndarray, r: Axis, c: Axis, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

@@ -586,24 +586,33 @@ def _postprocess_cells(candidates: list[Instance], by_query: dict[int, list[Inst
     queries: dict[int, Query] = {}
     for q, win in windows.items():
         if win is not None:  # no positive pixel anywhere: mask score 0, nothing kept or pasted
-            queries[q] = Query(q, interpolated=resizer.interpolated(win))
+            labels = tuple(sorted(i.label for i in by_query[q] if pasted(i.label, i.class_score)))
+            queries[q] = Query(q, interpolated=resizer.interpolated(win), labels=labels)
 
-    def scored(_: list[Query]) -> list[tuple[int, list[tuple[Query, float]]]]:
-        for q, query in queries.items():
-            score = mask_score(query.prob_sum, query.n_pos)
-            for inst in by_query[q]:
-                inst.score = inst.class_score * score
-                if kept(inst.label, inst.score):
-                    inst.mask, inst.bbox, inst.area = query.mask, query.mask.bbox, query.n_pos
-        classes = []
+    def scored(query: Query) -> list[tuple[int, float]]:
+        """(On a worker, once the query's mask score is known.) Its instances' scores and, for
+        those kept, masks, boxes and areas; returns its pasted instances (class id, score)."""
+        score = mask_score(query.prob_sum, query.n_pos)
+        out = []
+        for inst in by_query[query.index]:
+            inst.score = inst.class_score * score
+            if kept(inst.label, inst.score):
+                inst.mask, inst.bbox, inst.area = query.mask, query.mask.bbox, query.n_pos
+            if pasted(inst.label, inst.score):
+                out.append((inst.label, inst.score))
+        return out
+
+    def classes() -> list[tuple[int, list[tuple[Query, float]]]]:
+        """The pasted classes, ascending, each with its instances in paste order."""
+        out = []
         for label in sorted({i.label for i in candidates}):
             members = [(queries[i.query], i.score) for i in candidates
                        if i.label == label and i.query in queries and pasted(i.label, i.score)]
             if members:
-                classes.append((label, members))
-        return classes
+                out.append((label, members))
+        return out
 
-    return cells.run(list(queries.values()), scored)
+    return cells.run(list(queries.values()), scored, classes)
 
 
 def _postprocess_direct(candidates: list[Instance], by_query: dict[int, list[Instance]], windows: dict, masks: np.ndarray,

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ PRODUCT_MARGIN = 1e-6
 AVERAGE_MARGIN = 1e-5
 
 #: Values per block in :meth:`CellPostprocess._dense_rule`.
-_RULE_BLOCK = 1 << 14
+_RULE_BLOCK = 1 << 16
 #: Values per block in :func:`sigmoid_` (its four passes stay in the caches).
 _SIGMOID_BLOCK = 1 << 16
 
@@ -80,6 +81,9 @@ class Query:
 
     index: int
     interpolated: bool  # the reference resizes it with two interpolations (else: bands)
+    #: The classes it may be pasted in (those of its instances whose class probability alone
+    #: reaches the paste threshold: a score is at most its class probability).
+    labels: tuple[int, ...] = ()
     margin: float = 0.0
     n_pos: int = 0
     prob_sum: float = 0.0
@@ -202,15 +206,30 @@ class CellPostprocess:
         with ThreadPoolExecutor(self._workers, thread_name_prefix="postprocess") as pool:
             yield from pool.map(run, items)
 
-    def run(self, queries: list[Query], scores: Callable[[list[Query]], list[tuple[int, list[tuple[Query, float]]]]]
-            ) -> np.ndarray:
-        """Both passes: ``queries`` get their counts, sums and masks; ``scores`` turns them into the
-        pasted classes ((class id, [(query, score), ...] in paste order), ascending ids); returns
-        the label map."""
+    def run(self, queries: list[Query], scored: Callable[[Query], list[tuple[int, float]]],
+            classes: Callable[[], list[tuple[int, list[tuple[Query, float]]]]]) -> np.ndarray:
+        """Both passes; returns the label map.
+
+        Pass 1, query by query on the workers: each query gets its count, sum and mask; then
+        ``scored(query)`` (called on the worker) gives its pasted instances, (class id, score),
+        whose bounds on their classes' averages are added while the query's grid is at hand
+        (loading it again for them cost as much as a third of the work). Pass 2: ``classes()``
+        gives the pasted classes ((class id, [(query, score), ...] in paste order), ascending
+        ids), whose undecided cells are computed pixel by pixel.
+        """
         for query in queries:
             query.margin = float(np.abs(self.masks[query.index]).max()) * MARGIN + 1e-30
-        list(self._map(self._score_and_mask, queries))
-        return self._label_map(scores(queries))
+        bounds = _ClassBounds(self.geo.grid, queries)
+
+        def first_pass(grid: _Grid, query: Query) -> None:
+            self._score_and_mask(grid, query)
+            for label, score in scored(query):
+                bounds.add(grid, query.margin, label, score)
+            bounds.done(query)
+
+        # Lowest class first, so that classes are complete (and folded) early, few at a time.
+        list(self._map(first_pass, sorted(queries, key=lambda q: min(q.labels, default=1 << 16))))
+        return self._label_map(classes(), bounds)
 
     # -- pass 1: scores and masks ---------------------------------------------------------------
     def _score_and_mask(self, grid: _Grid, query: Query) -> None:
@@ -356,87 +375,28 @@ class CellPostprocess:
             return self.geo.exact(self.masks[query.index], *self.low_axes, ys, xs)
         return self.bands.values(self.masks[query.index], ys, xs)
 
-    def pasted(self, query: Query, p: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """The direct path's logits (``postprocess._Resizer.upsample``) at pixels (ys, xs), bit for
-        bit, from the resized-grid logits ``p`` (:meth:`_Grid.load`): what is pasted."""
+    def pasted(self, query: Query, ci: np.ndarray, cj: np.ndarray, cell: np.ndarray, ys: np.ndarray, xs: np.ndarray
+               ) -> np.ndarray:
+        """The direct path's logits (``postprocess._Resizer.upsample``) at pixels (ys, xs) of cells
+        (ci, cj) (pixel k in cell ``cell[k]``), bit for bit: what is pasted."""
         if query.interpolated:
-            return self.geo.plain(p, ys, xs)
+            return self.geo.plain_in_cells(self.masks[query.index], *self.low_axes, ci, cj, cell, ys, xs)
         return self.bands.values(self.masks[query.index], ys, xs)
 
     # -- pass 2: the label map ------------------------------------------------------------------
-    def _label_map(self, classes: list[tuple[int, list[tuple[Query, float]]]]) -> np.ndarray:
+    def _label_map(self, classes: list[tuple[int, list[tuple[Query, float]]]], bounds: _ClassBounds) -> np.ndarray:
         """The reference's label map: the class with the largest average pasted value (ties to
         the lower id; 0 where nothing is pasted), cells first, then the undecided cells' pixels."""
-        grid = self.geo.grid
-        lead_low = np.full(grid, -1.0, dtype=np.float32)
-        lead_high = np.zeros(grid, dtype=np.float32)
-        other_high = np.zeros(grid, dtype=np.float32)
-        lead_class = np.zeros(grid, dtype=np.uint8)
-        highs: dict[int, np.ndarray] = {}
-        for (label, _), (low_c, high_c) in zip(classes, self._map(self._class_bounds, classes), strict=True):
-            better = low_c > lead_low
-            other_high = np.where(better, np.maximum(other_high, lead_high), np.maximum(other_high, high_c))
-            lead_high = np.where(better, high_c, lead_high)
-            lead_low = np.where(better, low_c, lead_low)
-            lead_class[better] = label
-            highs[label] = _round_up_f16(high_c)
-        won = lead_low > other_high
-        decided = won | (np.maximum(lead_high, other_high) <= 0)
+        lead_low, lead_class = bounds.lead_low, bounds.lead_class
+        won = lead_low > bounds.other_high
+        decided = won | (np.maximum(bounds.lead_high, bounds.other_high) <= 0)
         cell_label = np.where(won, lead_class, np.uint8(0))
         rows, cols = self.geo.rows, self.geo.cols
         labels = np.repeat(np.repeat(cell_label, rows.count, axis=0), cols.count, axis=1)
         ci, cj = _where(~decided)
         if ci.size:
-            self._label_pixels(labels, ci, cj, classes, highs, lead_low[ci, cj])
+            self._label_pixels(labels, ci, cj, classes, bounds.highs, lead_low[ci, cj])
         return labels
-
-    def _class_bounds(self, grid: _Grid, item: tuple[int, list[tuple[Query, float]]]) -> tuple[np.ndarray, np.ndarray]:
-        """Per cell, bounds on one class's average pasted value (0 where it pastes nothing).
-
-        An instance surely hits a cell (pastes a value > 0.5 at each of its pixels) where even
-        its lowest corner gives ``score x sigmoid > 0.5``, possibly where its highest one does.
-        Where every instance is sure or surely not, the average lies between the means of the
-        sure hits' lowest and highest values; elsewhere it is 0 (no hit) or at least 0.5 (some
-        hit), and at most the highest possible value.
-        """
-        _, members = item
-        shape = self.geo.grid
-        f32 = np.float32
-        n_sure, n_maybe = np.zeros(shape, f32), np.zeros(shape, f32)
-        sum_low, sum_high, top = np.zeros(shape, f32), np.zeros(shape, f32), np.zeros(shape, f32)
-        for query, score in members:
-            grid.load(query)
-            m = query.margin
-            s = f32(score)
-            # s * sigmoid(x) -/+ margin > 0.5 where x exceeds these logits (inf: never).
-            sure_above = m + _logit((0.5 + PRODUCT_MARGIN) / float(s))
-            maybe_above = -m + _logit((0.5 - PRODUCT_MARGIN) / float(s))
-            # Block by block of cell rows, so the passes stay in the caches.
-            rh, rw = shape
-            step = max(1, _RULE_BLOCK // rw)
-            for r0 in range(0, rh, step):
-                r1 = min(r0 + step, rh)
-                n, rows = r1 - r0, np.s_[r0:r1]
-                sure = np.greater(grid.low[rows], sure_above, out=grid.m2[:n])
-                possible = np.greater(grid.high[rows], maybe_above, out=grid.m3[:n])
-                n_sure[rows] += sure
-                n_maybe[rows] += possible
-                low = sigmoid_(np.subtract(grid.low[rows], f32(m), out=grid.a[:n]))
-                sum_low[rows] += np.multiply(np.multiply(low, sure, out=low), s, out=low)
-                high = sigmoid_(np.add(grid.high[rows], f32(m), out=grid.b[:n]))
-                sum_high[rows] += np.multiply(np.multiply(high, sure, out=grid.c[:n]), s, out=grid.c[:n])
-                np.maximum(top[rows], np.multiply(np.multiply(high, possible, out=high), s, out=high), out=top[rows])
-        n_maybe -= n_sure
-        certain = n_maybe == 0
-        count = np.maximum(n_sure, 1)
-        low_c = np.where(certain, sum_low / count - f32(PRODUCT_MARGIN), np.where(n_sure > 0, f32(0.5), f32(0.0)))
-        high_c = np.where(certain, sum_high / count + f32(PRODUCT_MARGIN), top + f32(PRODUCT_MARGIN))
-        nothing = (n_sure == 0) & certain
-        low_c = np.maximum(low_c - f32(AVERAGE_MARGIN), f32(0.0))
-        high_c = high_c + f32(AVERAGE_MARGIN)
-        low_c[nothing] = 0.0
-        high_c[nothing] = 0.0
-        return low_c.astype(f32), high_c.astype(f32)
 
     def _label_pixels(self, labels: np.ndarray, ci: np.ndarray, cj: np.ndarray,
                       classes: list[tuple[int, list[tuple[Query, float]]]], highs: dict[int, np.ndarray],
@@ -457,13 +417,15 @@ class CellPostprocess:
             if where.size:
                 contending.append((label, members, where))
 
-        def average(grid: _Grid, item: tuple[int, list[tuple[Query, float]], np.ndarray]) -> np.ndarray:
+        def average(_: _Grid, item: tuple[int, list[tuple[Query, float]], np.ndarray]) -> np.ndarray:
             _, members, where = item
             y, x = ys[where], xs[where]
+            # The cells these pixels lie in, renumbered from 0.
+            used, in_cell = np.unique(cell[where], return_inverse=True)
             total = np.zeros(where.size, dtype=np.float32)
             count = np.zeros(where.size, dtype=np.uint8)
             for query, score in members:
-                logit = self.pasted(query, grid.load(query), y, x)
+                logit = self.pasted(query, ci[used], cj[used], in_cell, y, x)
                 logit[~(logit > 0)] = -math.inf  # the reference thresholds the logit at 0
                 product = sigmoid_(np.ascontiguousarray(logit)) * np.float32(score)
                 hit = product > 0.5
@@ -478,6 +440,129 @@ class CellPostprocess:
             best[where] = np.maximum(best[where], avg)
             out[where[better]] = label
         labels[ys, xs] = out
+
+
+class _ClassSums:
+    """One class's sums over its pasted instances, per cell, from which :meth:`bounds` bounds the
+    class's average pasted value (added to by several workers: hold ``lock``)."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.lock = threading.Lock()
+        f32 = np.float32
+        self.n_sure, self.n_maybe = np.zeros(shape, np.uint8), np.zeros(shape, np.uint8)  # at most 100 instances
+        self.sum_low, self.sum_high, self.top = np.zeros(shape, f32), np.zeros(shape, f32), np.zeros(shape, f32)
+
+    def add(self, grid: _Grid, margin: float, score: float) -> None:
+        """Add an instance of score ``score`` whose query's corner bounds are loaded in ``grid``.
+
+        An instance surely hits a cell (pastes a value > 0.5 at each of its pixels) where even
+        its lowest corner gives ``score x sigmoid > 0.5``, possibly where its highest one does.
+        """
+        f32 = np.float32
+        s = f32(score)
+        # s * sigmoid(x) -/+ margin > 0.5 where x exceeds these logits (inf: never).
+        sure_above = margin + _logit((0.5 + PRODUCT_MARGIN) / float(s))
+        maybe_above = -margin + _logit((0.5 - PRODUCT_MARGIN) / float(s))
+        # Block by block of cell rows, so the passes stay in the caches.
+        rh, rw = self.top.shape
+        step = max(1, _RULE_BLOCK // rw)
+        for r0 in range(0, rh, step):
+            r1 = min(r0 + step, rh)
+            n, rows = r1 - r0, np.s_[r0:r1]
+            sure = np.greater(grid.low[rows], sure_above, out=grid.m2[:n])
+            possible = np.greater(grid.high[rows], maybe_above, out=grid.m3[:n])
+            np.add(self.n_sure[rows], sure, out=self.n_sure[rows], casting="unsafe")
+            np.add(self.n_maybe[rows], possible, out=self.n_maybe[rows], casting="unsafe")
+            low = sigmoid_(np.subtract(grid.low[rows], f32(margin), out=grid.a[:n]))
+            self.sum_low[rows] += np.multiply(np.multiply(low, sure, out=low), s, out=low)
+            high = sigmoid_(np.add(grid.high[rows], f32(margin), out=grid.b[:n]))
+            self.sum_high[rows] += np.multiply(np.multiply(high, sure, out=grid.c[:n]), s, out=grid.c[:n])
+            np.maximum(self.top[rows], np.multiply(np.multiply(high, possible, out=high), s, out=high), out=self.top[rows])
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per cell, bounds (low, high) on the class's average pasted value (0 where it pastes
+        nothing). Where every instance is sure or surely not, the average lies between the
+        means of the sure hits' lowest and highest values; elsewhere it is 0 (no hit) or at
+        least 0.5 (some hit), and at most the highest possible value."""
+        f32 = np.float32
+        n_sure = self.n_sure
+        certain = self.n_maybe == n_sure  # a sure hit is a possible one
+        count = np.maximum(n_sure, 1).astype(f32)
+        low_c = np.where(certain, self.sum_low / count - f32(PRODUCT_MARGIN), np.where(n_sure > 0, f32(0.5), f32(0.0)))
+        high_c = np.where(certain, self.sum_high / count + f32(PRODUCT_MARGIN), self.top + f32(PRODUCT_MARGIN))
+        nothing = (n_sure == 0) & certain
+        low_c = np.maximum(low_c - f32(AVERAGE_MARGIN), f32(0.0))
+        high_c = high_c + f32(AVERAGE_MARGIN)
+        low_c[nothing] = 0.0
+        high_c[nothing] = 0.0
+        return low_c.astype(f32), high_c.astype(f32)
+
+
+class _ClassBounds:
+    """Per cell, bounds on the leading class's average pasted value and on every other class's,
+    built while pass 1 runs: each class's sums (:class:`_ClassSums`) are turned into bounds as
+    soon as all its queries are done, and folded in ascending class order (ties keep the lower
+    id), so only the few classes under way hold sums at a time (each is some 8 MB)."""
+
+    def __init__(self, shape: tuple[int, int], queries: list[Query]):
+        self.shape = shape
+        self.left = Counter(label for query in queries for label in query.labels)  # queries not done
+        self.order = sorted(self.left)  # the classes to fold, in this order
+        self.next = 0
+        self.sums: dict[int, _ClassSums] = {}
+        self.ready: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+        self.lock = threading.Lock()  # left, next, sums, ready
+        self.fold_lock = threading.Lock()  # the folded bounds below
+        self.lead_low = np.full(shape, -1.0, dtype=np.float32)
+        self.lead_high = np.zeros(shape, dtype=np.float32)
+        self.other_high = np.zeros(shape, dtype=np.float32)
+        self.lead_class = np.zeros(shape, dtype=np.uint8)
+        #: Per class, its upper bounds (rounded up to float16): where it can still win.
+        self.highs: dict[int, np.ndarray] = {}
+
+    def add(self, grid: _Grid, margin: float, label: int, score: float) -> None:
+        """Add a pasted instance of class ``label`` whose query's bounds are loaded in ``grid``."""
+        with self.lock:
+            sums = self.sums.get(label)
+            if sums is None:
+                sums = self.sums[label] = _ClassSums(self.shape)
+        with sums.lock:
+            sums.add(grid, margin, score)
+
+    def done(self, query: Query) -> None:
+        """``query``'s instances are all added: the classes it was the last of are folded in."""
+        finished = []
+        with self.lock:
+            for label in query.labels:
+                self.left[label] -= 1
+                if self.left[label] == 0:
+                    finished.append((label, self.sums.pop(label, None)))
+        for label, sums in finished:  # no other worker adds to them any more
+            bounds = sums.bounds() if sums is not None else None
+            with self.lock:
+                self.ready[label] = bounds
+        if finished:
+            self._fold()
+
+    def _fold(self) -> None:
+        with self.fold_lock:
+            while True:
+                with self.lock:
+                    if self.next >= len(self.order) or self.order[self.next] not in self.ready:
+                        return
+                    label = self.order[self.next]
+                    bounds = self.ready.pop(label)
+                    self.next += 1
+                if bounds is not None:
+                    self._fold_class(label, *bounds)
+
+    def _fold_class(self, label: int, low_c: np.ndarray, high_c: np.ndarray) -> None:
+        better = low_c > self.lead_low
+        self.other_high = np.where(better, np.maximum(self.other_high, self.lead_high), np.maximum(self.other_high, high_c))
+        self.lead_high = np.where(better, high_c, self.lead_high)
+        self.lead_low = np.where(better, low_c, self.lead_low)
+        self.lead_class[better] = label
+        self.highs[label] = _round_up_f16(high_c)
 
 
 def _where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

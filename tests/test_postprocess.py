@@ -290,6 +290,11 @@ def test_cells_equal_straightforward_computation(tiny_model_dir, geometry):
     smooth = F.avg_pool2d(masks[None], 9, stride=1, padding=4, count_include_pad=False)[0]
     masks[1::2] = smooth[1::2] * 3
     parsed = postprocess(logits, masks, prep, cfg, method="cells")
+    # How the work falls on the workers (which queries, which classes' bounds first) changes nothing.
+    for threads in (1, 3):
+        again = postprocess(logits, masks, prep, cfg, method="cells", threads=threads)
+        assert np.array_equal(again.labels, parsed.labels) and again.instance_scores == parsed.instance_scores
+        assert [p.mask for p in again.parts] == [p.mask for p in parsed.parts]
     labels, persons, parts, owners = _straightforward(logits, masks, prep, cfg, scores=parsed.instance_scores)
     assert np.array_equal(parsed.labels, labels)
     assert len(np.unique(labels)) > 4
@@ -349,6 +354,11 @@ def test_pixel_logits_are_the_references_floats(hw):
     plain = resizer.upsample(low.numpy(), whole)
     assert np.array_equal(geo.plain(plain_p, ys, xs).view(np.int32), plain[ys, xs].view(np.int32))
     assert np.array_equal(upsample_plain(plain_p, geo.rows, geo.cols), plain)
+    # From the network's map, cell by cell, without the resized grid (pixels grouped by cell).
+    ci, cj = geo.rows.i0[ys], geo.cols.i0[xs]
+    cells, cell = np.unique(ci * rw + cj, return_inverse=True)
+    in_cells = geo.plain_in_cells(low.numpy(), *resizer.low_axes, cells // rw, cells % rw, cell, ys, xs)
+    assert np.array_equal(in_cells.view(np.int32), plain[ys, xs].view(np.int32))
     win = (hw[0] // 5, hw[0] // 2, hw[1] // 3, hw[1] // 2)
     band = resizer.upsample(low.numpy(), win)
     yy, xx = np.mgrid[win[0] : win[1], win[2] : win[3]]

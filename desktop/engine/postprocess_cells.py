@@ -133,8 +133,9 @@ class _Grid:
         rh, rw = owner.geo.resized_hw
         f32 = np.float32
         self.edges = np.empty((rh + 1, rw + 1), f32)  # the logits, last row and column repeated
-        self.h_low, self.h_high = np.empty((rh + 1, rw), f32), np.empty((rh + 1, rw), f32)
-        self.low, self.high = np.empty((rh, rw), f32), np.empty((rh, rw), f32)
+        # The corner bounds, computed over the edges' shape; ``low`` and ``high`` are their cells.
+        self._low, self._high = np.empty_like(self.edges), np.empty_like(self.edges)
+        self.low, self.high = self._low[:rh, :rw], self._high[:rh, :rw]
         self.a, self.b, self.c = np.empty((rh, rw), f32), np.empty((rh, rw), f32), np.empty((rh, rw), f32)
         self.edge = np.empty((rh + 1, rw), f32)
         self.m1 = np.empty((rh, rw), dtype=bool)
@@ -158,11 +159,15 @@ class _Grid:
         upsample_plain(self.owner.masks[query.index], *self.owner.low_axes, out=e[:rh, :rw], window=(0, rh, 0, rw))
         e[rh, :rw] = e[rh - 1, :rw]
         e[:, rw] = e[:, rw - 1]
-        np.minimum(e[:, :-1], e[:, 1:], out=self.h_low)
-        np.maximum(e[:, :-1], e[:, 1:], out=self.h_high)
-        np.minimum(self.h_low[:-1], self.h_low[1:], out=self.low)
-        np.maximum(self.h_high[:-1], self.h_high[1:], out=self.high)
+        # The least and greatest of each cell's four corners: a 2x2 erosion and dilation anchored
+        # at the cell's first corner (exact; a fifth of the time of four NumPy passes).
+        cv2.erode(e, _CORNERS, dst=self._low, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+        cv2.dilate(e, _CORNERS, dst=self._high, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
         return e[:rh, :rw]
+
+
+#: The structuring element of a cell's corners (for :meth:`_Grid.load`).
+_CORNERS = np.ones((2, 2), np.uint8)
 
 
 class CellPostprocess:
@@ -180,9 +185,10 @@ class CellPostprocess:
         # The 2-node rule on the grid: column nodes (Wr,) and the four weight grids (Hr, Wr).
         ny, wy = rows.gauss_rule(2)
         nx, wx = cols.gauss_rule(2)
+        # The row nodes as whole grids too: a broadcast column costs twice a plain product.
+        mu = [np.repeat(ny[:, a, None].astype(np.float32), nx.shape[0], axis=1) for a in range(2)]
         self.rule2 = [(nx[:, b].astype(np.float32),
-                       [(ny[:, a, None].astype(np.float32), (wy[:, a, None] * wx[None, :, b]).astype(np.float32))
-                        for a in range(2)])
+                       [(mu[a], (wy[:, a, None] * wx[None, :, b]).astype(np.float32)) for a in range(2)])
                       for b in range(2)]
         self.rule4 = tuple(a.astype(np.float32) for a in (*rows.gauss_rule(4), *cols.gauss_rule(4)))
         self._workers = max(1, workers)
@@ -293,8 +299,10 @@ class CellPostprocess:
         if ci.size == 0:
             return 0.0
         ny, wy, nx, wx = self.rule4
-        c00, c01 = edges[ci, cj][:, None], edges[ci, cj + 1][:, None]
-        c10, c11 = edges[ci + 1, cj][:, None], edges[ci + 1, cj + 1][:, None]
+        flat, at = edges.reshape(-1), ci * edges.shape[1] + cj  # flat gathers: a third of the time
+        c00, c01 = flat[at][:, None], flat[at + 1][:, None]
+        at += edges.shape[1]
+        c10, c11 = flat[at][:, None], flat[at + 1][:, None]
         lam = nx[cj]  # (n, 4)
         top = c00 + lam * (c01 - c00)
         bottom = c10 + lam * (c11 - c10)
@@ -311,11 +319,12 @@ class CellPostprocess:
         for group in self.geo.size_groups(ci, cj):
             gi, gj = ci[group], cj[group]
             ys, xs, valid = self.geo.cell_slots(gi, gj)
-            value = self.geo.approximate_cells(p, gi, gj, ys, xs)
-            close = valid & (np.abs(value) <= query.margin)
-            if close.any():  # too close to 0 to trust: the reference path's own floats
-                at = np.nonzero(close)
-                value[close] = self.exact(query, ys[at[0], at[1], 0], xs[at[0], 0, at[2]])
+            value = np.ascontiguousarray(self.geo.approximate_cells(p, gi, gj, ys, xs))  # flat writes below
+            close = np.flatnonzero(valid & (np.abs(value) <= query.margin))
+            if close.size:  # too close to 0 to trust: the reference path's own floats
+                k, rest = np.divmod(close, value.shape[1] * value.shape[2])
+                a, b = np.divmod(rest, value.shape[2])
+                value.reshape(-1)[close] = self.exact(query, ys[k, a, 0], xs[k, 0, b])
             positive = valid & (value > 0)
             n += int(np.count_nonzero(positive))
             total += float(sigmoid_(value[positive].astype(np.float32, copy=False)).sum(dtype=np.float64))

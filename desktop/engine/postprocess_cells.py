@@ -143,12 +143,13 @@ class _Grid:
         self.m3 = np.empty((rh, rw), dtype=bool)
         self._rule: tuple[np.ndarray, ...] = ()
 
-    def rule_scratch(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Scratch for :meth:`CellPostprocess._dense_rule`'s blocks of ``rows`` cell rows."""
-        if not self._rule or self._rule[0].shape[0] < rows + 1:
-            rw = self.owner.geo.resized_hw[1]
-            self._rule = tuple(np.empty((rows + 1, rw), np.float32) for _ in range(4))
-        return self._rule  # type: ignore[return-value]
+    def rule_scratch(self, rows: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Scratch for :meth:`CellPostprocess._dense_rule`'s blocks of ``rows`` cell rows (plus one)
+        and ``width`` columns (contiguous)."""
+        size = (rows + 1) * width
+        if not self._rule or self._rule[0].size < size:
+            self._rule = tuple(np.empty(size, np.float32) for _ in range(4))
+        return tuple(b[:size].reshape(rows + 1, width) for b in self._rule)  # type: ignore[return-value]
 
     def load(self, query: Query) -> np.ndarray:
         """Fill the logits and the corner bounds ``low``/``high`` for ``query``; returns the
@@ -245,7 +246,7 @@ class CellPostprocess:
         pos = np.greater(low, m, out=grid.m1)  # whole cells inside the mask
         spread = np.subtract(high, low, out=grid.a)
         smooth = np.logical_and(np.less_equal(spread, SPREAD_2, out=grid.m2), pos, out=grid.m2)
-        total = self._dense_rule(grid)
+        total = self._dense_rule(grid, smooth)
         # Row sums in float32 (853 terms: relative error ~1e-7, random), their total in float64.
         prob_sum = float(np.multiply(total, smooth, out=grid.c).sum(axis=1).sum(dtype=np.float64))
         # Inside, but too curved for the 2-node rule: the 4-node rule, or pixel by pixel.
@@ -261,36 +262,43 @@ class CellPostprocess:
         query.mask = self._mask_runs(pos, pieces)
         query.n_pos = query.mask.area
 
-    def _dense_rule(self, grid: _Grid) -> np.ndarray:
-        """(Hr, Wr): every cell's sum of sigmoid over its pixels by the 2-node rule (in ``grid.b``).
+    def _dense_rule(self, grid: _Grid, smooth: np.ndarray) -> np.ndarray:
+        """(Hr, Wr): every ``smooth`` cell's sum of sigmoid over its pixels by the 2-node rule (in
+        ``grid.b``; 0 outside the rows and columns the smooth cells span, where nothing is needed).
 
         At each node, ``weight / (1 + exp(-value))`` with the value interpolated between the
         cell's corners; block by block of cell rows, so the dozens of passes stay in the caches.
+        A person in a camera photo spans a fraction of it: only the blocks around the mask are
+        computed.
         """
         e = grid.edges
         total = grid.b
-        rh, rw = total.shape
-        step = max(1, _RULE_BLOCK // rw)
-        dx, edge, dy, value = grid.rule_scratch(step)
+        total[...] = 0.0
+        rows_in, cols_in = np.flatnonzero(smooth.any(1)), np.flatnonzero(smooth.any(0))
+        if rows_in.size == 0:
+            return total
+        c0, c1 = int(cols_in[0]), int(cols_in[-1]) + 1
+        width = c1 - c0
+        step = max(1, _RULE_BLOCK // width)
+        dx, edge, dy, value = grid.rule_scratch(step, width)
         with np.errstate(over="ignore"):
-            for r0 in range(0, rh, step):
-                r1 = min(r0 + step, rh)
-                n = r1 - r0
-                corners = e[r0 : r1 + 1]
-                out = total[r0:r1]
-                out[...] = 0.0
+            for r0 in range(int(rows_in[0]), int(rows_in[-1]) + 1, step):
+                r1 = min(r0 + step, int(rows_in[-1]) + 1)
+                n, cells = r1 - r0, np.s_[r0:r1, c0:c1]
+                corners = e[r0 : r1 + 1, c0 : c1 + 1]
+                out = total[cells]
                 np.subtract(corners[:, 1:], corners[:, :-1], out=dx[: n + 1])
                 for lam, rows in self.rule2:
-                    ed = np.multiply(dx[: n + 1], lam, out=edge[: n + 1])
+                    ed = np.multiply(dx[: n + 1], lam[c0:c1], out=edge[: n + 1])
                     ed += corners[:, :-1]  # the corner rows at the node's column position
                     np.subtract(ed[1:], ed[:-1], out=dy[:n])
                     np.negative(ed, out=ed)
                     for mu, weight in rows:
-                        v = np.multiply(dy[:n], mu[r0:r1], out=value[:n])
+                        v = np.multiply(dy[:n], mu[cells], out=value[:n])
                         np.subtract(ed[:-1], v, out=v)  # minus the value at the node
                         cv2.exp(v, v)
                         v += np.float32(1.0)
-                        out += np.divide(weight[r0:r1], v, out=v)
+                        out += np.divide(weight[cells], v, out=v)
         return total
 
     def _gathered_rule(self, edges: np.ndarray, ci: np.ndarray, cj: np.ndarray) -> float:
@@ -472,20 +480,26 @@ class _ClassSums:
         # s * sigmoid(x) -/+ margin > 0.5 where x exceeds these logits (inf: never).
         sure_above = margin + _logit((0.5 + PRODUCT_MARGIN) / float(s))
         maybe_above = -margin + _logit((0.5 - PRODUCT_MARGIN) / float(s))
-        # Block by block of cell rows, so the passes stay in the caches.
-        rh, rw = self.top.shape
-        step = max(1, _RULE_BLOCK // rw)
-        for r0 in range(0, rh, step):
-            r1 = min(r0 + step, rh)
-            n, rows = r1 - r0, np.s_[r0:r1]
-            sure = np.greater(grid.low[rows], sure_above, out=grid.m2[:n])
-            possible = np.greater(grid.high[rows], maybe_above, out=grid.m3[:n])
+        # Only where a hit is possible (a sure hit is a possible one), block by block of cell
+        # rows, so the passes stay in the caches.
+        possible_all = np.greater(grid.high, maybe_above, out=grid.m3)
+        rows_in, cols_in = np.flatnonzero(possible_all.any(1)), np.flatnonzero(possible_all.any(0))
+        if rows_in.size == 0:
+            return
+        c0, c1 = int(cols_in[0]), int(cols_in[-1]) + 1
+        step = max(1, _RULE_BLOCK // (c1 - c0))
+        for r0 in range(int(rows_in[0]), int(rows_in[-1]) + 1, step):
+            r1 = min(r0 + step, int(rows_in[-1]) + 1)
+            n, rows = r1 - r0, np.s_[r0:r1, c0:c1]
+            possible = possible_all[rows]
+            sure = np.greater(grid.low[rows], sure_above, out=_block(grid.m2, n, c1 - c0))
             np.add(self.n_sure[rows], sure, out=self.n_sure[rows], casting="unsafe")
             np.add(self.n_maybe[rows], possible, out=self.n_maybe[rows], casting="unsafe")
-            low = sigmoid_(np.subtract(grid.low[rows], f32(margin), out=grid.a[:n]))
+            low = sigmoid_(np.subtract(grid.low[rows], f32(margin), out=_block(grid.a, n, c1 - c0)))
             self.sum_low[rows] += np.multiply(np.multiply(low, sure, out=low), s, out=low)
-            high = sigmoid_(np.add(grid.high[rows], f32(margin), out=grid.b[:n]))
-            self.sum_high[rows] += np.multiply(np.multiply(high, sure, out=grid.c[:n]), s, out=grid.c[:n])
+            high = sigmoid_(np.add(grid.high[rows], f32(margin), out=_block(grid.b, n, c1 - c0)))
+            product = _block(grid.c, n, c1 - c0)
+            self.sum_high[rows] += np.multiply(np.multiply(high, sure, out=product), s, out=product)
             np.maximum(self.top[rows], np.multiply(np.multiply(high, possible, out=high), s, out=high), out=self.top[rows])
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -572,6 +586,11 @@ class _ClassBounds:
         self.lead_low = np.where(better, low_c, self.lead_low)
         self.lead_class[better] = label
         self.highs[label] = _round_up_f16(high_c)
+
+
+def _block(scratch: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """A contiguous (rows, cols) array in the memory of a scratch grid."""
+    return scratch.reshape(-1)[: rows * cols].reshape(rows, cols)
 
 
 def _where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

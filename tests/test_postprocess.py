@@ -273,12 +273,14 @@ QUERY_MIX = [
 ]
 
 
-@pytest.mark.parametrize("geometry", [(701, 933, 190, 251), (1000, 420, 250, 104), (480, 640, 470, 630)])
-def test_cells_equal_straightforward_computation(tiny_model_dir, geometry):
+@pytest.mark.parametrize("geometry,scale", [((701, 933, 190, 251), 1), ((1000, 420, 250, 104), 1),
+                                            ((480, 640, 470, 630), 1), ((701, 933, 190, 251), 8)])
+def test_cells_equal_straightforward_computation(tiny_model_dir, geometry, scale):
     """Cell by cell: the same masks, boxes, areas and person links as the plain computation, the
     same label map bit for bit when pasted with the same scores, and scores that differ only by
     the rounding of the plain computation's float32 sum. Noisy synthetic logits (many outline
-    cells, large spreads) and smooth ones (whole cells decided), 1 to 4 pixels per cell."""
+    cells, large spreads) and smooth ones (whole cells decided), 1 to 4 pixels per cell; scaled
+    up, as a trained model's (tens: cells whose every sigmoid is 1 are counted, not summed)."""
     cfg = load_config(tiny_model_dir)
     h, w, rh, rw = geometry
     prep = _upscaled(h, w, rh, rw)
@@ -289,6 +291,7 @@ def test_cells_equal_straightforward_computation(tiny_model_dir, geometry):
     # Half the queries smooth (a camera photo's masks), half noisy.
     smooth = F.avg_pool2d(masks[None], 9, stride=1, padding=4, count_include_pad=False)[0]
     masks[1::2] = smooth[1::2] * 3
+    masks *= scale
     parsed = postprocess(logits, masks, prep, cfg, method="cells")
     # How the work falls on the workers (which queries, which classes' bounds first) changes nothing.
     for threads in (1, 3):

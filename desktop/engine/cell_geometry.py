@@ -362,14 +362,23 @@ class Bands:
 
     def values(self, low: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         """The band form's logits at pixels (ys, xs), bit for bit: rows first (each low-res
-        column's values at the pixel's row, summed band entry by band entry), then columns."""
+        column's values at the pixel's row, summed band entry by band entry), then columns.
+
+        The rows step is done once per distinct pixel row, for every low-res column (a small
+        table), and each pixel gathers its columns from it: the same products and sums in the
+        same order as pixel by pixel, at a fraction of the gathers."""
+        ys, xs = np.broadcast_arrays(ys, xs)
+        shape = ys.shape
+        ys, xs = ys.reshape(-1), xs.reshape(-1)
+        rows_used, row_of = np.unique(ys, return_inverse=True)
+        y_idx, y_w = self.y_idx[rows_used], self.y_w[rows_used]
+        table = low[y_idx[:, 0]] * y_w[:, 0, None]  # (distinct rows, low-res columns)
+        for ky in range(1, y_idx.shape[-1]):
+            table = table + low[y_idx[:, ky]] * y_w[:, ky, None]
         out = None
-        y_idx, y_w = self.y_idx[ys], self.y_w[ys]
+        flat, width = table.reshape(-1), table.shape[1]
+        at = row_of * width
         for kx in range(self.x_idx.shape[1]):
-            cx = self.x_idx[xs, kx]
-            rows = low[y_idx[..., 0], cx] * y_w[..., 0]
-            for ky in range(1, y_idx.shape[-1]):
-                rows = rows + low[y_idx[..., ky], cx] * y_w[..., ky]
-            term = rows * self.x_w[xs, kx]
+            term = flat[at + self.x_idx[xs, kx]] * self.x_w[xs, kx]
             out = term if out is None else out + term
-        return out
+        return out.reshape(shape)

@@ -60,6 +60,9 @@ MARGIN = 1e-5
 #: below 2 max|sigmoid''''| (s/2)^4 / 4! and 2 max|sigmoid^(8)| (s/2)^8 / 8!: under 1e-8 per pixel.
 SPREAD_2 = 0.05
 SPREAD_4 = 0.5
+#: Logits above this give a sigmoid of exactly 1 in float32 (``1 + exp(-x)`` rounds to 1 from
+#: x > 16.7 on): a cell whose corners are all above it is counted, not evaluated.
+SATURATED = 20.0
 #: Margins on probability x score (float32 rounding of sigmoid and product: a few 1e-7) and on
 #: class averages (float32 sums of a few products).
 PRODUCT_MARGIN = 1e-6
@@ -249,8 +252,17 @@ class CellPostprocess:
         total = self._dense_rule(grid, smooth)
         # Row sums in float32 (853 terms: relative error ~1e-7, random), their total in float64.
         prob_sum = float(np.multiply(total, smooth, out=grid.c).sum(axis=1).sum(dtype=np.float64))
-        # Inside, but too curved for the 2-node rule: the 4-node rule, or pixel by pixel.
-        ci, cj = _where(np.logical_and(np.greater(spread, SPREAD_2, out=grid.m3), pos, out=grid.m3))
+        # Inside, but too curved for the 2-node rule. Where even the lowest corner is above
+        # SATURATED, every pixel's sigmoid is exactly 1 in float32 (as pixel by pixel): the pixels
+        # are counted. A real model's masks are mostly such cells (logits of tens). Elsewhere:
+        # the 4-node rule, or pixel by pixel.
+        curved = np.logical_and(np.greater(spread, SPREAD_2, out=grid.m3), pos, out=grid.m3)
+        saturated = np.logical_and(np.greater(low, SATURATED, out=grid.m2), curved, out=grid.m2)
+        if saturated.any():
+            rows, cols = self.geo.rows, self.geo.cols
+            prob_sum += float(rows.count @ (saturated @ cols.count))  # exact: integers
+            curved = np.logical_and(curved, np.logical_not(saturated, out=saturated), out=curved)
+        ci, cj = _where(curved)
         wide = spread[ci, cj] > SPREAD_4
         prob_sum += self._gathered_rule(grid.edges, ci[~wide], cj[~wide])
         prob_sum += self._pixels(query, p, ci[wide], cj[wide], only_sum=True)[1]

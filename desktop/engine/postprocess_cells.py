@@ -265,7 +265,7 @@ class CellPostprocess:
         ci, cj = _where(curved)
         wide = spread[ci, cj] > SPREAD_4
         prob_sum += self._gathered_rule(grid.edges, ci[~wide], cj[~wide])
-        prob_sum += self._pixels(query, p, ci[wide], cj[wide], only_sum=True)[1]
+        prob_sum += self._pixels(query, p, ci[wide], cj[wide], only_sum=True, lowest=low[ci[wide], cj[wide]])[1]
         # Cells the outline crosses: pixel by pixel.
         mixed = np.logical_and(np.less_equal(low, m, out=grid.m3), np.greater_equal(high, -m, out=grid.m2), out=grid.m3)
         ci, cj = _where(mixed)
@@ -331,21 +331,26 @@ class CellPostprocess:
         per_cell = np.einsum("nab,na,nb->n", sig, wy[ci], wx[cj])
         return float(per_cell.sum(dtype=np.float64))
 
-    def _pixels(self, query: Query, p: np.ndarray, ci: np.ndarray, cj: np.ndarray, only_sum: bool
-                ) -> tuple[int, float, tuple[np.ndarray, np.ndarray] | None]:
+    def _pixels(self, query: Query, p: np.ndarray, ci: np.ndarray, cj: np.ndarray, only_sum: bool,
+                lowest: np.ndarray | None = None) -> tuple[int, float, tuple[np.ndarray, np.ndarray] | None]:
         """Cells (ci, cj) pixel by pixel: the number of positive pixels, the sum of their
-        sigmoids, and (unless ``only_sum``) the positive pixels as runs (column-major positions)."""
+        sigmoids, and (unless ``only_sum``) the positive pixels as runs (column-major positions).
+        ``lowest``: the cells' lowest corners, if known; where they are all above twice the
+        margin, every pixel is positive and none is close to 0 (the checks are skipped)."""
         n, total, starts, ends = 0, 0.0, [], []
         for group in self.geo.size_groups(ci, cj):
             gi, gj = ci[group], cj[group]
             ys, xs, valid = self.geo.cell_slots(gi, gj)
             value = np.ascontiguousarray(self.geo.approximate_cells(p, gi, gj, ys, xs))  # flat writes below
-            close = np.flatnonzero(valid & (np.abs(value) <= query.margin))
-            if close.size:  # too close to 0 to trust: the reference path's own floats
-                k, rest = np.divmod(close, value.shape[1] * value.shape[2])
-                a, b = np.divmod(rest, value.shape[2])
-                value.reshape(-1)[close] = self.exact(query, ys[k, a, 0], xs[k, 0, b])
-            positive = valid & (value > 0)
+            if lowest is not None and float(lowest[group].min()) > 2 * query.margin:
+                positive = valid  # each pixel within a tenth of the margin of a value above it
+            else:
+                close = np.flatnonzero(valid & (np.abs(value) <= query.margin))
+                if close.size:  # too close to 0 to trust: the reference path's own floats
+                    k, rest = np.divmod(close, value.shape[1] * value.shape[2])
+                    a, b = np.divmod(rest, value.shape[2])
+                    value.reshape(-1)[close] = self.exact(query, ys[k, a, 0], xs[k, 0, b])
+                positive = valid & (value > 0)
             n += int(np.count_nonzero(positive))
             total += float(sigmoid_(value[positive].astype(np.float32, copy=False)).sum(dtype=np.float64))
             if only_sum:

@@ -15,8 +15,12 @@ median and worst of all timed calls, the peak RSS, and, with ``--before``, how m
 pixels differ and whether every instance (class, score to 1e-6, mask, box, area, person)
 is the same. Without ``--before`` only this checkout's figures are printed.
 
+``--scene golden`` replaces the worst case by a trained model's kind of output: the golden
+test model's network outputs for ``astronaut.png`` (8 queries, mask logits of +-40-58: few
+instances, saturated interiors, sharp outlines), resized to each photo's network grid.
+
 Usage: python bench/bench_postprocess.py [--before /tmp/base] [--sizes 1080p,12mp,48mp]
-       [--runs 5] [--rounds 1] [--threads N] [--work DIR]
+       [--runs 5] [--rounds 1] [--threads N] [--work DIR] [--scene worst|golden]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = {"1080p": (1920, 1080), "12mp": (4032, 3024), "48mp": (8000, 6000)}
+GOLDEN_OUTPUTS = ROOT / "tests" / "data" / "m2fp-tiny" / "expected" / "astronaut.npz"
 
 
 def _vmhwm_mb() -> float:
@@ -96,7 +101,18 @@ def _load_before(before: Path):
     return importlib.import_module(f"{name}.postprocess")
 
 
-def timing_child(which: str, before: str, work: Path, name: str, runs: int, threads: int, save: Path) -> dict:
+def _golden_outputs(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The golden test model's outputs, its masks resized (bilinear) to ``shape``'s grid."""
+    import cv2
+
+    golden = np.load(GOLDEN_OUTPUTS)
+    masks = np.stack([cv2.resize(m, (shape[2], shape[1]), interpolation=cv2.INTER_LINEAR)
+                      for m in golden["pred_masks"].astype(np.float32)])
+    return golden["pred_logits"].astype(np.float32), np.ascontiguousarray(masks)
+
+
+def timing_child(which: str, before: str, work: Path, name: str, runs: int, threads: int, save: Path,
+                 scene: str = "worst") -> dict:
     """Post-processing of one photo's outputs ``runs`` times (after one untimed call)."""
     sys.path.insert(0, str(ROOT))
     from desktop.engine.config import load_config
@@ -104,6 +120,8 @@ def timing_child(which: str, before: str, work: Path, name: str, runs: int, thre
     geometry = json.loads((work / f"{name}_geometry.json").read_text())
     prep = _Prepared(geometry["image_hw"], geometry["resized_hw"], geometry["padded_hw"])
     logits, masks = np.load(work / f"{name}_logits.npy"), np.load(work / f"{name}_masks.npy")
+    if scene == "golden":
+        logits, masks = _golden_outputs(masks.shape)
     cfg = load_config(work / "m2fp-full-confident")
     if which == "before":
         import torch
@@ -166,6 +184,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                     else os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "m2fp-bench-postprocess")
+    ap.add_argument("--scene", choices=("worst", "golden"), default="worst",
+                    help="the random-weight worst case, or the golden test model's outputs resized")
     ap.add_argument("--child", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -174,8 +194,8 @@ def main() -> None:
         if kind == "outputs":
             out = outputs_child(Path(rest[0]), rest[1].split(","))
         else:
-            which, before, work, name, runs, threads, save = rest
-            out = timing_child(which, before, Path(work), name, int(runs), int(threads), Path(save))
+            which, before, work, name, runs, threads, save, scene = rest
+            out = timing_child(which, before, Path(work), name, int(runs), int(threads), Path(save), scene)
         print(json.dumps(out))
         return
 
@@ -193,7 +213,7 @@ def main() -> None:
     sides = (["before"] if args.before else []) + ["after"]
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"{os.cpu_count()} cores, {args.threads} threads, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-          f"{args.runs} timed calls x {args.rounds} rounds per photo and tree")
+          f"{args.runs} timed calls x {args.rounds} rounds per photo and tree; scene: {args.scene}")
     results: dict[tuple[str, str], list[dict]] = {}
     for _ in range(args.rounds):
         for name in names:
@@ -201,7 +221,8 @@ def main() -> None:
                 print(f"... {name} {side}", flush=True)
                 save = args.work / f"result_{side}_{name}.npz"
                 results.setdefault((name, side), []).append(_run(
-                    ["time", side, str(args.before or ""), str(args.work), name, str(args.runs), str(args.threads), str(save)]))
+                    ["time", side, str(args.before or ""), str(args.work), name, str(args.runs), str(args.threads), str(save),
+                     args.scene]))
     print()
     print(f"{'photo':<7} {'tree':<7} {'median s':>9} {'worst s':>8} {'peak RSS MB':>12} {'torch':>6}")
     for name in names:

@@ -13,15 +13,19 @@ corner values, so most cells are decided without looking at their pixels:
    own float arithmetic where a value is too close to 0 to trust a cheaper one. The mask
    score is the mean sigmoid over the mask; inside a cell it is summed with a Gauss rule for
    the cell's pixel positions (2 or 4 nodes per direction instead of up to 12 pixels), whose
-   error is below 1e-8 per pixel, a tenth of float32 rounding. The sum is taken in float64,
-   so the score is the reference's up to the rounding of the reference's own float32 sum
-   (which itself changes with the number of threads).
+   error is below 1e-8 per pixel, a tenth of float32 rounding; a cell whose every logit is
+   above 20 (a trained model's mask interiors) has a sigmoid of exactly 1 at every pixel, and
+   its pixels are counted. The sum is taken in float64, so the score is the reference's up to
+   the rounding of the reference's own float32 sum (which itself changes with the number of
+   threads).
 2. **Label map** (per class). Each pasted instance's ``probability x score`` lies between
    its values at the cell's extreme corners; from these, each class's average has an
-   interval per cell. A cell whose leading class is ahead of every other class's upper bound
-   gets that class without a pixel being touched. The remaining cells (along class borders)
-   are computed pixel by pixel with the reference's float arithmetic, for the classes that
-   can still win there.
+   interval per cell. These are added up in step 1, while each query's grid is at hand, and
+   a class's intervals are folded into the leader's as soon as its queries are all done. A
+   cell whose leading class is ahead of every other class's upper bound gets that class
+   without a pixel being touched. The remaining cells (along class borders) are computed
+   pixel by pixel with the reference's float arithmetic, for the classes that can still win
+   there (from the cells' corners: no query's grid is computed again).
 
 "The reference's float arithmetic" is that of ``postprocess._postprocess_direct``: the masks'
 signs are PyTorch's exact floats (:meth:`CellPostprocess.exact`), the pasted values the direct
@@ -34,7 +38,10 @@ but the label map itself. The grid work is many small NumPy and OpenCV operation
 a few MB (no PyTorch: the OpenVINO path never loads it), so it runs in one worker thread per
 core, each on its own queries (or classes): handing every small operation to a second thread
 costs more than it gains, and far more on a loaded machine (measured with PyTorch's intra-op
-threads: 7 ms per query on one thread, 30-170 ms with two while other processes ran).
+threads: 7 ms per query on one thread, 30-170 ms with two while other processes ran). The
+operations work on blocks of 64K values (a block's dozen passes stay in the caches): blocks
+of 16K made four times the calls, each handing the GIL over, and the same work took 2.1 s
+against 1.7 s (two workers, the 12-megapixel benchmark of ``bench/bench_postprocess.py``).
 """
 
 from __future__ import annotations
@@ -70,6 +77,9 @@ AVERAGE_MARGIN = 1e-5
 
 #: Values per block in :meth:`CellPostprocess._dense_rule`.
 _RULE_BLOCK = 1 << 16
+#: Pixel slots per chunk in :meth:`CellPostprocess._pixels` and :meth:`CellPostprocess._label_pixels`.
+_PIXEL_CHUNK = 1 << 16
+_LABEL_CHUNK = 1 << 20
 #: Values per block in :func:`sigmoid_` (its four passes stay in the caches).
 _SIGMOID_BLOCK = 1 << 16
 
@@ -336,39 +346,57 @@ class CellPostprocess:
         """Cells (ci, cj) pixel by pixel: the number of positive pixels, the sum of their
         sigmoids, and (unless ``only_sum``) the positive pixels as runs (column-major positions).
         ``lowest``: the cells' lowest corners, if known; where they are all above twice the
-        margin, every pixel is positive and none is close to 0 (the checks are skipped)."""
+        margin, every pixel is positive and none is close to 0 (the checks are skipped).
+
+        Chunk by chunk of cells, so that each chunk's dozen passes stay in the caches (a real
+        model's masks can send a third of a 48-megapixel photo's cells here); the positive
+        pixels' sigmoids are summed at the end, in one piece, in cell order."""
         n, total, starts, ends = 0, 0.0, [], []
         for group in self.geo.size_groups(ci, cj):
-            gi, gj = ci[group], cj[group]
-            ys, xs, valid = self.geo.cell_slots(gi, gj)
-            value = np.ascontiguousarray(self.geo.approximate_cells(p, gi, gj, ys, xs))  # flat writes below
-            if lowest is not None and float(lowest[group].min()) > 2 * query.margin:
-                positive = valid  # each pixel within a tenth of the margin of a value above it
-            else:
-                close = np.flatnonzero(valid & (np.abs(value) <= query.margin))
-                if close.size:  # too close to 0 to trust: the reference path's own floats
-                    k, rest = np.divmod(close, value.shape[1] * value.shape[2])
-                    a, b = np.divmod(rest, value.shape[2])
-                    value.reshape(-1)[close] = self.exact(query, ys[k, a, 0], xs[k, 0, b])
-                positive = valid & (value > 0)
-            n += int(np.count_nonzero(positive))
-            total += float(sigmoid_(value[positive].astype(np.float32, copy=False)).sum(dtype=np.float64))
-            if only_sum:
-                continue
-            # Runs down each pixel column of each cell.
-            bits = np.zeros((gi.size, positive.shape[2], positive.shape[1] + 2), dtype=np.int8)
-            bits[:, :, 1:-1] = positive.transpose(0, 2, 1)
-            step = np.diff(bits, axis=2)
-            sc, sx, sa = np.unravel_index(np.flatnonzero(step == 1), step.shape)
-            ea = np.flatnonzero(step == -1) % step.shape[2]
-            h = self.image_hw[0]
-            x = self.geo.cols.first[gj[sc]] + sx
-            y0 = self.geo.rows.first[gi[sc]]
-            starts.append(x * h + y0 + sa)
-            ends.append(x * h + y0 + ea)
+            slots = int(self.geo.rows.count[ci[group]].max()) * int(self.geo.cols.count[cj[group]].max())
+            step = max(1, _PIXEL_CHUNK // max(slots, 1))
+            # The positive pixels' sigmoids, in cell order (at most every pixel of the cells).
+            sigmoids = np.empty(int((self.geo.rows.count[ci[group]] * self.geo.cols.count[cj[group]]).sum()),
+                                dtype=np.float32)
+            filled = 0
+            for chunk in (group[k : k + step] for k in range(0, group.size, step)):
+                gi, gj = ci[chunk], cj[chunk]
+                ys, xs, valid = self.geo.cell_slots(gi, gj)
+                value = np.ascontiguousarray(self.geo.approximate_cells(p, gi, gj, ys, xs))  # flat writes below
+                if lowest is not None and float(lowest[chunk].min()) > 2 * query.margin:
+                    positive = valid  # each pixel within a tenth of the margin of a value above it
+                else:
+                    close = np.flatnonzero(valid & (np.abs(value) <= query.margin))
+                    if close.size:  # too close to 0 to trust: the reference path's own floats
+                        k, rest = np.divmod(close, value.shape[1] * value.shape[2])
+                        a, b = np.divmod(rest, value.shape[2])
+                        value.reshape(-1)[close] = self.exact(query, ys[k, a, 0], xs[k, 0, b])
+                    positive = valid & (value > 0)
+                inside = sigmoid_(value[positive].astype(np.float32, copy=False))
+                sigmoids[filled : filled + inside.size] = inside
+                filled += inside.size
+                if not only_sum:
+                    run_starts, run_ends = self._column_runs(positive, gi, gj)
+                    starts.append(run_starts)
+                    ends.append(run_ends)
+            n += filled
+            total += float(sigmoids[:filled].sum(dtype=np.float64))
         if only_sum or not starts:
             return n, total, None
         return n, total, (np.concatenate(starts), np.concatenate(ends))
+
+    def _column_runs(self, positive: np.ndarray, gi: np.ndarray, gj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The runs of ``positive`` (cells (gi, gj) as (cells, rows, columns) slots) down each pixel
+        column of each cell: their starts and ends as column-major positions in the photo."""
+        bits = np.zeros((gi.size, positive.shape[2], positive.shape[1] + 2), dtype=np.int8)
+        bits[:, :, 1:-1] = positive.transpose(0, 2, 1)
+        step = np.diff(bits, axis=2)
+        sc, sx, sa = np.unravel_index(np.flatnonzero(step == 1), step.shape)
+        ea = np.flatnonzero(step == -1) % step.shape[2]
+        h = self.image_hw[0]
+        x = self.geo.cols.first[gj[sc]] + sx
+        y0 = self.geo.rows.first[gi[sc]]
+        return x * h + y0 + sa, x * h + y0 + ea
 
     def _mask_runs(self, pos: np.ndarray, pieces: tuple[np.ndarray, np.ndarray] | None) -> RunMask:
         """The mask made of the whole cells ``pos`` (Hr, Wr) and the runs ``pieces`` in others."""
@@ -435,10 +463,20 @@ class CellPostprocess:
     def _label_pixels(self, labels: np.ndarray, ci: np.ndarray, cj: np.ndarray,
                       classes: list[tuple[int, list[tuple[Query, float]]]], highs: dict[int, np.ndarray],
                       lead_low: np.ndarray) -> None:
-        """The undecided cells pixel by pixel, with the reference's float arithmetic: for each
-        class that can still win there, its instances' pasted values summed in paste order and
+        """The undecided cells pixel by pixel, chunk by chunk of cells (a trained model's class
+        borders cross millions of a 48-megapixel photo's pixels: their coordinates alone took
+        hundreds of MB at once)."""
+        step = max(1, _LABEL_CHUNK // max(self.geo.rows.widest * self.geo.cols.widest, 1))
+        for k in range(0, ci.size, step):
+            self._label_cells(labels, ci[k : k + step], cj[k : k + step], classes, highs, lead_low[k : k + step])
+
+    def _label_cells(self, labels: np.ndarray, ci: np.ndarray, cj: np.ndarray,
+                     classes: list[tuple[int, list[tuple[Query, float]]]], highs: dict[int, np.ndarray],
+                     lead_low: np.ndarray) -> None:
+        """Cells (ci, cj) pixel by pixel, with the reference's float arithmetic: for each class
+        that can still win there, its instances' pasted values summed in paste order and
         averaged; then the running maximum over classes in id order (ties keep the lower id)."""
-        ys, xs, valid = self.geo.cell_slots(ci, cj)  # few cells: one group is fine
+        ys, xs, valid = self.geo.cell_slots(ci, cj)  # one group is fine: a few edge cells are larger
         cell, a, b = np.nonzero(valid)
         ys, xs = ys[cell, a, 0], xs[cell, 0, b]
         # A class can still win where its upper bound reaches the leader's lower bound, and it

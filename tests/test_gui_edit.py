@@ -76,6 +76,8 @@ def edit_window(make_window, tmp_path, photos, monkeypatch):  # noqa: F811
         win.open_paths([str(photos)])
         if show:
             wait_for(win.root, lambda: finished(win) and win.canvas_view.result is not None, 120, "the parsing")
+            if workspace:  # its reasons' panel appears above the photo: the layout settles first
+                wait_for(win.root, lambda: win.doubt.score is not None, 60, "the doubt score")
             pump(win.root, 0.2)
         ws = win.review.workspace
         assert (ws is not None) == workspace

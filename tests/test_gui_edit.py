@@ -378,6 +378,12 @@ def test_views_model_edited_differences_and_partial_redraw_equals_full(edit_wind
     model = cv.result
     ed.set_active(True)
     pump(win.root, 0.3)  # the edit bar takes its place above the photo
+    settled = time.monotonic()
+    while time.monotonic() - settled < 10:  # and the photo keeps its size for half a second
+        size = cv.resize_count
+        pump(win.root, 0.5)
+        if cv.resize_count == size:
+            break
     cv.zoom_to(2.5)
     cv.center_on(450, 350)
     cv.redraw()
@@ -388,6 +394,11 @@ def test_views_model_edited_differences_and_partial_redraw_equals_full(edit_wind
              ("side_by_side", False, "edited", None), ("labels", False, "edited", None),
              ("overlay", False, "differences", None), ("overlay", True, "differences", 1),
              ("overlay", False, "edited", 1))
+    def full_redraws() -> int:
+        """Full redraws, but for those of the canvas changing size (a late layout change of the
+        window under a loaded machine: not what is tested here)."""
+        return cv.render_count - cv.resize_count
+
     for mode, outline, view, solo in cases:
         win.set_view_mode(mode)
         if win.outline_var.get() != outline:
@@ -395,14 +406,14 @@ def test_views_model_edited_differences_and_partial_redraw_equals_full(edit_wind
         ed.set_view(view)
         win.person_panel.set_solo(solo)
         cv.redraw()
-        full_redraws = cv.render_count
+        before = full_redraws()
         drag(win, [(400, 330), (430, 345), (470, 350)])
-        assert cv.render_count == full_redraws  # only partial redraws happened
+        assert full_redraws() == before  # only partial redraws happened
         partial = cv.last_rendered.copy()
         cv.redraw()
         assert np.array_equal(partial, cv.last_rendered), f"partial redraw differs: {mode, outline, view, solo}"
         press_key(win, "z", state=0x4)  # the undo's partial redraw too
-        assert cv.render_count == full_redraws + 1
+        assert full_redraws() == before + 1
         partial = cv.last_rendered.copy()
         cv.redraw()
         assert np.array_equal(partial, cv.last_rendered), f"undo redraw differs: {mode, outline, view, solo}"

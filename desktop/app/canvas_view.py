@@ -139,6 +139,7 @@ class CanvasView(ttk.Frame):
         self._sample_cache: list[_Sample] = []
         self.last_rendered: np.ndarray | None = None
         self.render_count = 0
+        self.resize_count = 0  # size changes (each asks for a full redraw)
         self.last_render_seconds = 0.0
         self._redraw_pending: str | None = None
         self._drag: tuple[int, int, float, float] | None = None
@@ -341,6 +342,7 @@ class CanvasView(ttk.Frame):
         if new == self._size:
             return
         self._size = new
+        self.resize_count += 1
         self._sample_cache.clear()
         if self._fitted:
             self._fit_viewport()

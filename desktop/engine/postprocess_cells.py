@@ -78,7 +78,7 @@ AVERAGE_MARGIN = 1e-5
 #: Values per block in :meth:`CellPostprocess._dense_rule`.
 _RULE_BLOCK = 1 << 16
 #: Pixel slots per chunk in :meth:`CellPostprocess._pixels` and :meth:`CellPostprocess._label_pixels`.
-_PIXEL_CHUNK = 1 << 16
+_PIXEL_CHUNK = 1 << 20
 _LABEL_CHUNK = 1 << 20
 #: Values per block in :func:`sigmoid_` (its four passes stay in the caches).
 _SIGMOID_BLOCK = 1 << 16

@@ -264,7 +264,7 @@ class CellPostprocess:
         prob_sum = float(np.multiply(total, smooth, out=grid.c).sum(axis=1).sum(dtype=np.float64))
         # Inside, but too curved for the 2-node rule. Where even the lowest corner is above
         # SATURATED, every pixel's sigmoid is exactly 1 in float32 (as pixel by pixel): the pixels
-        # are counted. A real model's masks are mostly such cells (logits of tens). Elsewhere:
+        # are counted (a trained model's mask interiors, where its logits run to tens). Elsewhere:
         # the 4-node rule, or pixel by pixel.
         curved = np.logical_and(np.greater(spread, SPREAD_2, out=grid.m3), pos, out=grid.m3)
         saturated = np.logical_and(np.greater(low, SATURATED, out=grid.m2), curved, out=grid.m2)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from gui_helpers import (  # noqa: F401 - gui_env, xvfb_display: fixtures
     SlowParser,
+    close_window,
     gui_env,
     make_image_folder,
     pump,
@@ -52,14 +53,7 @@ def make_window(gui_env, tiny_model_dir):  # noqa: F811
 
     yield make
     for win in windows:
-        if not win._closing:
-            try:
-                win.close(force=True)
-            except tk.TclError:
-                pass
-        for thread in (win.worker, win.export_job, win.scan_job, win.photo_loader):
-            if thread is not None:
-                thread.join(10)
+        close_window(win)
     # Drop every reference and collect here, in the main thread: a Tk interpreter (or a Tk
     # variable) freed by a garbage collection that happens to run in a worker thread
     # aborts the process ("Tcl_AsyncDelete: async handler deleted by the wrong thread").

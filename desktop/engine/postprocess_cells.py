@@ -150,7 +150,6 @@ class _Grid:
         self._low, self._high = np.empty_like(self.edges), np.empty_like(self.edges)
         self.low, self.high = self._low[:rh, :rw], self._high[:rh, :rw]
         self.a, self.b, self.c = np.empty((rh, rw), f32), np.empty((rh, rw), f32), np.empty((rh, rw), f32)
-        self.edge = np.empty((rh + 1, rw), f32)
         self.m1 = np.empty((rh, rw), dtype=bool)
         self.m2 = np.empty((rh, rw), dtype=bool)
         self.m3 = np.empty((rh, rw), dtype=bool)
